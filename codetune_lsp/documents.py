@@ -1,0 +1,178 @@
+"""Open documents, kept exactly as the client sees them, and frozen snapshots of them.
+
+Positions follow the LSP rules: lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (nothing else),
+and ``character`` counts code units of the negotiated encoding (utf-8, utf-16 or utf-32).
+Only documents the client opened are served; nothing is ever read from disk here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from lsprotocol import types
+
+logger = logging.getLogger(__name__)
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+ENCODINGS = (UTF8, UTF16, UTF32)
+
+
+class DocumentNotOpen(LookupError):
+    """A request named a document the client has not opened."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(f"document {uri} is not open in the editor")
+        self.uri = uri
+
+
+def _units(char: str, encoding: str) -> int:
+    if encoding == UTF32:
+        return 1
+    code = ord(char)
+    if encoding == UTF16:
+        return 2 if code > 0xFFFF else 1
+    if code < 0x80:
+        return 1
+    if code < 0x800:
+        return 2
+    return 3 if code < 0x10000 else 4
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets (in code points) at which each line begins."""
+    return [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
+
+
+@dataclass(frozen=True)
+class DocumentSnapshot:
+    """An immutable view of one document version; safe to use across ``await``."""
+
+    uri: str
+    version: int
+    language_id: str
+    text: str
+    encoding: str = UTF16
+
+    @cached_property
+    def _starts(self) -> list[int]:
+        return line_starts(self.text)
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
+    def _line_bounds(self, line: int) -> tuple[int, int]:
+        """Start and end (before its line break) of ``line``."""
+        starts = self._starts
+        start = starts[line]
+        if line + 1 < len(starts):
+            end = starts[line + 1]
+            end -= 2 if self.text.startswith("\r\n", end - 2) else 1
+        else:
+            end = len(self.text)
+        return start, end
+
+    def line_text(self, line: int) -> str:
+        start, end = self._line_bounds(line)
+        return self.text[start:end]
+
+    def offset_at(self, position: types.Position) -> int:
+        """Code-point offset of an LSP position; out-of-range values are clamped."""
+        if position.line >= len(self._starts):
+            return len(self.text)
+        start, end = self._line_bounds(position.line)
+        wanted = position.character
+        if self.encoding == UTF32 or self.text.isascii():
+            return min(start + wanted, end)
+        offset, used = start, 0
+        while offset < end:
+            width = _units(self.text[offset], self.encoding)
+            if used + width > wanted:
+                break
+            used += width
+            offset += 1
+        return offset
+
+    def position_at(self, offset: int) -> types.Position:
+        """LSP position of a code-point offset, in the snapshot's encoding."""
+        offset = max(0, min(offset, len(self.text)))
+        line = bisect.bisect_right(self._starts, offset) - 1
+        start, end = self._line_bounds(line)
+        offset = min(offset, end)
+        segment = self.text[start:offset]
+        if self.encoding == UTF32 or segment.isascii():
+            character = len(segment)
+        elif self.encoding == UTF16:
+            character = len(segment.encode("utf-16-le")) // 2
+        else:
+            character = len(segment.encode("utf-8"))
+        return types.Position(line=line, character=character)
+
+    def range_of(self, start: int, end: int) -> types.Range:
+        return types.Range(start=self.position_at(start), end=self.position_at(end))
+
+
+@dataclass
+class _OpenDocument:
+    uri: str
+    version: int
+    language_id: str
+    text: str
+
+
+@dataclass
+class DocumentStore:
+    """The documents the client opened, updated by didOpen/didChange/didClose."""
+
+    encoding: str = UTF16
+    _docs: dict[str, _OpenDocument] = field(default_factory=dict)
+
+    def __contains__(self, uri: str) -> bool:
+        return uri in self._docs
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def open(self, uri: str, language_id: str, version: int, text: str) -> None:
+        self._docs[uri] = _OpenDocument(uri, version, language_id, text)
+
+    def close(self, uri: str) -> None:
+        self._docs.pop(uri, None)
+
+    def change(
+        self,
+        uri: str,
+        version: int,
+        changes: Iterable[types.TextDocumentContentChangeEvent],
+    ) -> None:
+        doc = self._docs.get(uri)
+        if doc is None:
+            logger.warning("didChange for a document that is not open: %s", uri)
+            return
+        for change in changes:
+            if isinstance(change, types.TextDocumentContentChangePartial):
+                snap = DocumentSnapshot(uri, doc.version, doc.language_id, doc.text, self.encoding)
+                start = snap.offset_at(change.range.start)
+                end = snap.offset_at(change.range.end)
+                if end < start:
+                    start, end = end, start
+                doc.text = doc.text[:start] + change.text + doc.text[end:]
+            else:
+                doc.text = change.text
+        doc.version = version
+
+    def snapshot(self, uri: str) -> DocumentSnapshot:
+        """Freeze the current version of ``uri``; raises DocumentNotOpen if unknown."""
+        doc = self._docs.get(uri)
+        if doc is None:
+            raise DocumentNotOpen(uri)
+        return DocumentSnapshot(uri, doc.version, doc.language_id, doc.text, self.encoding)
+
+    def uris(self) -> list[str]:
+        return list(self._docs)

@@ -1,0 +1,39 @@
+"""The one routing table: LSP method or command name → handler.
+
+Handlers take ``ls`` (the server) and the params; they stay thin and call the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lsprotocol import types
+
+from codetune_lsp.handlers import commands, lifecycle
+from codetune_lsp.server import CodetuneServer
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    handler: Callable[..., Any]
+    options: Any = None
+
+
+FEATURES: tuple[Route, ...] = (
+    Route(types.INITIALIZE, lifecycle.on_initialize),
+    Route(types.INITIALIZED, lifecycle.on_initialized),
+    Route(types.SHUTDOWN, lifecycle.on_shutdown),
+    Route(types.WORKSPACE_DID_CHANGE_CONFIGURATION, lifecycle.on_did_change_configuration),
+)
+
+COMMANDS: tuple[Route, ...] = (Route(commands.STATUS, commands.status),)
+
+
+def register_all(server: CodetuneServer) -> None:
+    for route in FEATURES:
+        server.feature(route.method, route.options)(route.handler)
+    for route in COMMANDS:
+        server.command(route.method)(route.handler)

@@ -1,0 +1,44 @@
+"""``workspace/executeCommand`` commands that are not tied to one AI feature."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+from codetune_lsp import __version__
+from codetune_lsp.documents import DocumentNotOpen, DocumentSnapshot
+from codetune_lsp.server import CodetuneServer
+
+STATUS = "codetune.status"
+
+
+def snapshot_or_invalid(ls: CodetuneServer, uri: Any) -> DocumentSnapshot:
+    """The open document ``uri``, or an InvalidParams error the client can show."""
+    if not isinstance(uri, str):
+        raise JsonRpcInvalidParams("expected a document URI string")
+    try:
+        return ls.documents.snapshot(uri)
+    except DocumentNotOpen as exc:
+        raise JsonRpcInvalidParams(str(exc)) from exc
+
+
+def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
+    """Server status; with a document URI argument, the server's view of that document."""
+    if args:
+        snap = snapshot_or_invalid(ls, args[0])
+        return {
+            "uri": snap.uri,
+            "version": snap.version,
+            "languageId": snap.language_id,
+            "lineCount": snap.line_count,
+            "length": len(snap.text),
+            "sha256": hashlib.sha256(snap.text.encode("utf-8")).hexdigest(),
+        }
+    return {
+        "version": __version__,
+        "positionEncoding": ls.documents.encoding,
+        "openDocuments": len(ls.documents),
+        "settingsProblems": [str(p) for p in ls.resolved.problems],
+    }

@@ -1,0 +1,69 @@
+"""initialize / initialized / shutdown, editor settings, and watching the editor process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from codetune_lsp.parent import watch_process
+from codetune_lsp.server import CodetuneServer
+from codetune_lsp.settings import EDITOR_SECTION, editor_values
+
+logger = logging.getLogger(__name__)
+
+
+def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
+    """Apply initializationOptions and start watching the editor's process."""
+    ls.apply_editor_settings(editor_values(params.initialization_options))
+    if params.process_id:
+        ls.spawn(watch_process(params.process_id, lambda: _editor_gone(ls, params.process_id)))
+    client = params.client_info.name if params.client_info else "unknown client"
+    logger.info("initialize from %s (processId %s)", client, params.process_id)
+
+
+def _editor_gone(ls: CodetuneServer, pid: int | None) -> None:
+    logger.warning("the editor process %s is gone; exiting", pid)
+    ls.request_stop(1)
+
+
+async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) -> None:
+    """Pull workspace settings when the client offers workspace/configuration."""
+    ls.report_settings_problems()
+    await pull_workspace_settings(ls)
+
+
+async def pull_workspace_settings(ls: CodetuneServer) -> None:
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.configuration):
+        return
+    try:
+        result = await asyncio.wait_for(
+            ls.workspace_configuration_async(
+                types.ConfigurationParams(items=[types.ConfigurationItem(section=EDITOR_SECTION)])
+            ),
+            timeout=5,
+        )
+    except Exception as exc:  # a client may refuse or never answer; defaults stay
+        logger.info("workspace/configuration was not answered: %s", exc)
+        return
+    if result and isinstance(result[0], dict):
+        ls.apply_editor_settings(result[0])
+
+
+async def on_did_change_configuration(
+    ls: CodetuneServer, params: types.DidChangeConfigurationParams
+) -> None:
+    """Clients either push the settings here or expect us to pull them."""
+    pushed: Any = params.settings
+    if isinstance(pushed, dict) and pushed:
+        ls.apply_editor_settings(editor_values(pushed))
+    else:
+        await pull_workspace_settings(ls)
+
+
+async def on_shutdown(ls: CodetuneServer, params: Any) -> None:
+    """Finish pending work (flush the history) before acknowledging shutdown."""
+    await ls.aclose()

@@ -1,0 +1,219 @@
+"""JSON-RPC handling hardened on top of pygls' LanguageServerProtocol.
+
+pygls 2.1.1 drops requests whose params fail to deserialise, sends tracebacks to the
+client, keeps answering nothing after ``shutdown``, and lets ``exit`` end the process with
+status 0 either way. This layer fixes those: every request with an id gets exactly one
+response, errors carry a short message and no traceback, and ``exit`` stops the server with
+0 after ``shutdown`` and 1 without.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+from collections.abc import Generator
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.protocol import LanguageServerProtocol
+from pygls.protocol.language_server import lsp_method
+
+if TYPE_CHECKING:
+    from codetune_lsp.server import CodetuneServer
+
+logger = logging.getLogger(__name__)
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+INVALID_PARAMS = -32602
+SERVER_NOT_INITIALIZED = -32002
+_MAX_ERROR_DETAILS = 3
+_LIFECYCLE_FREE = {types.INITIALIZE, types.EXIT}
+
+
+def _summarise_structure_error(exc: BaseException) -> str:
+    """A short, user-readable reason why params did not match the LSP type."""
+    cause = exc.__cause__ or exc
+    if isinstance(cause, cattrs.BaseValidationError):
+        details = cattrs.transform_error(cause, path="$")
+        shown = "; ".join(details[:_MAX_ERROR_DETAILS])
+        more = len(details) - _MAX_ERROR_DETAILS
+        return shown + (f"; and {more} more" if more > 0 else "")
+    return type(cause).__name__
+
+
+class CodetuneProtocol(LanguageServerProtocol):
+    """The protocol the server speaks; owns message-level robustness only."""
+
+    _server: CodetuneServer
+
+    def __init__(self, server: Any, converter: Any) -> None:
+        super().__init__(server, converter)
+        self.initialize_received = False
+        # Set as soon as a shutdown request arrives, before its handler finishes, so
+        # that nothing queued behind it is served and a prompt exit still returns 0.
+        self.shutdown_received = False
+
+    # -- entry point for one message body --------------------------------------
+
+    def handle_body(self, body: bytes | str) -> None:
+        """Decode one message and dispatch it; malformed input gets a JSON-RPC error."""
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            logger.warning("Discarding a message that is not JSON: %s", exc)
+            self.send_error(None, PARSE_ERROR, "Parse error: the message is not valid JSON")
+            return
+        if not isinstance(data, dict) or data.get("jsonrpc") != self.VERSION:
+            msg_id = data.get("id") if isinstance(data, dict) else None
+            self.send_error(
+                msg_id if _valid_id(msg_id) else None,
+                INVALID_REQUEST,
+                'Invalid request: expected a JSON object with "jsonrpc": "2.0"',
+            )
+            return
+        method = data.get("method")
+        if "method" in data and not isinstance(method, str):
+            self.send_error(_id_or_none(data), INVALID_REQUEST, "Invalid request: bad method")
+            return
+        is_request = method is not None and "id" in data
+        if is_request and not _valid_id(data["id"]):
+            self.send_error(
+                None, INVALID_REQUEST, "Invalid request: id must be a string or integer"
+            )
+            return
+        if method is not None and not self._admit(data, method, is_request):
+            return
+        if is_request and method == types.SHUTDOWN:
+            self.shutdown_received = True
+        try:
+            message = self.structure_message(data)
+        except JsonRpcException as exc:
+            reason = _summarise_structure_error(exc)
+            if is_request:
+                self.send_error(
+                    data["id"], INVALID_PARAMS, f"Invalid params for {method}: {reason}"
+                )
+            else:
+                logger.warning("Ignoring %s with invalid params: %s", method or "message", reason)
+            return
+        self.handle_message(message)
+
+    def _admit(self, data: dict[str, Any], method: str, is_request: bool) -> bool:
+        """Apply the lifecycle rules before a message reaches its handler."""
+        if method in _LIFECYCLE_FREE:
+            return True
+        if not self.initialize_received:
+            if is_request:
+                self.send_error(
+                    data["id"],
+                    SERVER_NOT_INITIALIZED,
+                    "Server not initialized: send initialize first",
+                )
+            return False
+        if self.shutdown_received:
+            if is_request:
+                self.send_error(
+                    data["id"], INVALID_REQUEST, "Invalid request: the server is shutting down"
+                )
+            return False
+        return True
+
+    def send_error(self, msg_id: Any, code: int, message: str) -> None:
+        if msg_id is None:  # JSON-RPC wants an explicit null id when it is unknown
+            error = {"code": code, "message": message}
+            self._send_data({"jsonrpc": self.VERSION, "id": None, "error": error})
+            return
+        self._send_response(msg_id, error=types.ResponseError(code=code, message=message))
+
+    def _send_handler_result(self, future: Future[Any], *, msg_id: Any) -> None:
+        """Expected request errors (bad params, cancelled, modified) are answered quietly."""
+        if not future.cancelled() and isinstance(future.exception(), JsonRpcException):
+            self._request_futures.pop(msg_id, None)
+            exc = future.exception()
+            assert isinstance(exc, JsonRpcException)
+            logger.debug("request %s answered with error %s: %s", msg_id, exc.code, exc.message)
+            self._send_response(msg_id, error=exc.to_response_error())
+            return
+        super()._send_handler_result(future, msg_id=msg_id)
+
+    # -- responses never carry tracebacks --------------------------------------
+
+    def _send_response(
+        self,
+        msg_id: Any,
+        result: Any | None = None,
+        error: types.ResponseError | None = None,
+    ) -> None:
+        if error is not None and isinstance(error.data, dict) and "traceback" in error.data:
+            lines = error.message.strip().splitlines()
+            summary = lines[-1] if lines else "unexpected failure"
+            error = types.ResponseError(
+                code=error.code,
+                message=f"Internal error: {summary} (details are in the codetune-lsp log)",
+            )
+        super()._send_response(msg_id, result, error)
+
+    # -- lifecycle ------------------------------------------------------------
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        self.initialize_received = True
+        result = yield from super().lsp_initialize(params)
+        encoding = self.workspace.position_encoding
+        self._server.documents.encoding = (
+            encoding.value if isinstance(encoding, enum.Enum) else str(encoding)
+        )
+        return result
+
+    @lsp_method(types.EXIT)
+    def lsp_exit(self, *args: Any) -> None:
+        code = 0 if self.shutdown_received else 1
+        if code:
+            logger.warning("exit received without shutdown; exiting with status 1")
+        self._server.request_stop(code)
+
+    # -- documents live in the server's DocumentStore, never read from disk ----
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_OPEN)
+    def lsp_text_document__did_open(
+        self, params: types.DidOpenTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        doc = params.text_document
+        self._server.documents.open(doc.uri, doc.language_id, doc.version, doc.text)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_OPEN, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
+    def lsp_text_document__did_change(
+        self, params: types.DidChangeTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        doc = params.text_document
+        self._server.documents.change(doc.uri, doc.version, params.content_changes)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CHANGE, params)
+
+    @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
+    def lsp_text_document__did_close(
+        self, params: types.DidCloseTextDocumentParams
+    ) -> Generator[Any, Any, None]:
+        self._server.documents.close(params.text_document.uri)
+        yield from self._user_handler(types.TEXT_DOCUMENT_DID_CLOSE, params)
+
+    def _user_handler(self, method: str, params: Any) -> Generator[Any, Any, None]:
+        handler = self.fm.features.get(method)
+        if handler is not None:
+            yield handler, (params,), None
+
+
+def _valid_id(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _id_or_none(data: dict[str, Any]) -> Any:
+    value = data.get("id")
+    return value if _valid_id(value) else None

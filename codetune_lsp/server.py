@@ -1,0 +1,171 @@
+"""The language server object: settings, open documents, lifecycle, user messages.
+
+Feature logic lives in ``handlers/``; this module only wires them in from one table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import FeatureRequestError
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import default_converter
+
+from codetune_lsp import __version__
+from codetune_lsp.documents import DocumentStore
+from codetune_lsp.protocol import CodetuneProtocol
+from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
+
+logger = logging.getLogger(__name__)
+
+CloseHook = Callable[[], Awaitable[None]]
+CLOSE_HOOK_TIMEOUT_S = 5.0
+_LOG_LEVEL_TO_MESSAGE_TYPE = {
+    logging.ERROR: types.MessageType.Error,
+    logging.WARNING: types.MessageType.Warning,
+    logging.INFO: types.MessageType.Info,
+    logging.DEBUG: types.MessageType.Log,
+}
+
+
+class CodetuneServer(LanguageServer):
+    """codetune-lsp's LanguageServer: owns settings, documents and the stop signal."""
+
+    protocol: CodetuneProtocol
+
+    def __init__(self, sources: SettingsSources) -> None:
+        super().__init__(
+            name="codetune-lsp",
+            version=__version__,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=CodetuneProtocol,
+            converter_factory=default_converter,
+        )
+        self.sources = sources
+        self.resolved: ResolvedSettings = sources.resolve()
+        self.documents = DocumentStore()
+        self.exit_code: int | None = None
+        self._stop_waiter: asyncio.Future[int] | None = None
+        self._close_hooks: list[CloseHook] = []
+        self._reported_problems: set[str] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._closing: asyncio.Task[None] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.resolved.settings
+
+    # -- settings -----------------------------------------------------------------
+
+    def apply_editor_settings(self, raw: Mapping[str, Any] | None) -> None:
+        """Re-resolve settings with the editor's layer and report each new problem once."""
+        self.resolved = self.sources.resolve(raw or None)
+        self.report_settings_problems()
+
+    def report_settings_problems(self) -> None:
+        fresh = [p for p in self.resolved.problems if str(p) not in self._reported_problems]
+        if not fresh:
+            return
+        self._reported_problems.update(str(p) for p in fresh)
+        lines = "\n".join(f"• {p}" for p in fresh)
+        self.show(f"codetune-lsp settings:\n{lines}", logging.WARNING)
+
+    # -- talking to the user ------------------------------------------------------
+
+    def tell(self, message: str, level: int = logging.INFO) -> None:
+        """Log and send ``window/logMessage`` (the editor's output panel)."""
+        logger.log(level, "%s", message)
+        self._notify_safely(
+            lambda: self.window_log_message(
+                types.LogMessageParams(type=_message_type(level), message=message)
+            )
+        )
+
+    def show(self, message: str, level: int = logging.WARNING) -> None:
+        """Log and send ``window/showMessage`` (a visible pop-up): use sparingly."""
+        logger.log(level, "%s", message)
+        self._notify_safely(
+            lambda: self.window_show_message(
+                types.ShowMessageParams(type=_message_type(level), message=message)
+            )
+        )
+
+    def _notify_safely(self, send: Callable[[], None]) -> None:
+        if self.protocol.writer is None:
+            return
+        try:
+            send()
+        except Exception:  # the transport may be gone; the log already has it
+            logger.debug("could not send a message to the client", exc_info=True)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        """Errors outside a request: log them and tell the output panel, no pop-up.
+
+        Errors inside a request are already answered to the client, so only logged.
+        """
+        if source is FeatureRequestError:
+            logger.info("request failed: %s", error)
+            return
+        self.tell(f"codetune-lsp internal error: {error}", logging.ERROR)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
+        """Run a background task, keeping a reference so it is not collected."""
+        task: asyncio.Task[Any] = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def on_close(self, hook: CloseHook) -> None:
+        """Register work to finish before the process exits (e.g. flush the history)."""
+        self._close_hooks.append(hook)
+
+    def attach_stop_waiter(self) -> asyncio.Future[int]:
+        self._stop_waiter = asyncio.get_running_loop().create_future()
+        if self.exit_code is not None:
+            self._stop_waiter.set_result(self.exit_code)
+        return self._stop_waiter
+
+    def request_stop(self, code: int) -> None:
+        """Ask the transport loop to finish with exit status ``code`` (first call wins)."""
+        if self.exit_code is None:
+            self.exit_code = code
+        waiter = self._stop_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(self.exit_code)
+
+    async def aclose(self) -> None:
+        """Run the close hooks once (each bounded in time); later callers wait for that run."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._run_close_hooks())
+        await asyncio.shield(self._closing)
+
+    async def _run_close_hooks(self) -> None:
+        for hook in self._close_hooks:
+            try:
+                await asyncio.wait_for(hook(), CLOSE_HOOK_TIMEOUT_S)
+            except Exception:
+                logger.exception("a close hook failed")
+        for task in list(self._background):
+            task.cancel()
+
+
+def _message_type(level: int) -> types.MessageType:
+    for threshold in (logging.ERROR, logging.WARNING, logging.INFO):
+        if level >= threshold:
+            return _LOG_LEVEL_TO_MESSAGE_TYPE[threshold]
+    return types.MessageType.Log
+
+
+def create_server(sources: SettingsSources) -> CodetuneServer:
+    """Build a server and register every handler from the one routing table."""
+    from codetune_lsp.handlers import register_all
+
+    server = CodetuneServer(sources)
+    register_all(server)
+    return server

@@ -1,0 +1,486 @@
+"""The one settings model: typed, every key defaulted, merged from layered sources.
+
+Precedence (lowest first): built-in defaults < user config file < environment
+(``CODETUNE__SECTION__KEY``) < command-line ``--set`` < editor settings. Editor settings
+(initializationOptions, workspace/configuration) can never set a privileged key: those are
+dropped with a warning. A bad value is reported with its key and the default stays.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from codetune_lsp.paths import Paths
+
+ENV_PREFIX = "CODETUNE__"
+EDITOR_SECTION = "codetune"
+
+LogLevel = Literal["debug", "info", "warning", "error"]
+Family = Literal["whiterabbitneo", "codet5p"]
+BackendKind = Literal["local", "openai", "tgi"]
+Quantization = Literal["none", "int8", "nf4", "fp4"]
+DType = Literal["auto", "float32", "bfloat16", "float16"]
+Trigger = Literal["open", "save", "idle", "off"]
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """Process-level behaviour of the language server."""
+
+    log_level: LogLevel = "info"
+    # Origins a browser may open the WebSocket transport from (privileged).
+    ws_allowed_origins: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """Where executions, feedback, the cache and prompt versions are kept."""
+
+    url: str = ""  # empty: SQLite file ``codetune.db`` in the data dir (privileged)
+    record_text: bool = True
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+@dataclass(frozen=True)
+class ModelProfile:
+    """A named model that features refer to (the whole ``models`` table is privileged)."""
+
+    family: Family = "whiterabbitneo"
+    backend: BackendKind = "local"
+    id: str = ""
+    revision: str = ""
+    quantization: Quantization = "none"
+    dtype: DType = "auto"
+    device_map: str = "auto"
+    max_memory: dict[str, str] = field(default_factory=dict)
+    url: str = ""
+    api_key_env: str = ""
+    trust_remote_code: bool = False
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    enabled: bool = True
+    model: str = "codet5p-220m-py"
+    template: str = "completion.infill"
+    label: str = "production"
+    debounce_ms: int = 150
+    timeout_ms: int = 5000
+    max_new_tokens: int = 64
+
+
+@dataclass(frozen=True)
+class CodeActionSettings:
+    enabled: bool = True
+    model: str = "whiterabbitneo-7b"
+    label: str = "production"
+    markdown_output: Literal["document", "comment"] = "document"
+    tests_location: Literal["new_file", "below"] = "new_file"
+
+
+@dataclass(frozen=True)
+class DiagnosticsSettings:
+    enabled: bool = True
+    model: str = "whiterabbitneo-7b"
+    templates: list[str] = field(
+        default_factory=lambda: ["diagnostics.security", "diagnostics.quality"]
+    )
+    label: str = "production"
+    run_on: list[Trigger] = field(default_factory=lambda: ["open", "save"])
+    idle_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    completion: CompletionSettings = field(default_factory=CompletionSettings)
+    code_actions: CodeActionSettings = field(default_factory=CodeActionSettings)
+    diagnostics: DiagnosticsSettings = field(default_factory=DiagnosticsSettings)
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    # Workspace folders whose ``.codetune/prompts`` may be loaded (privileged).
+    trusted: list[str] = field(default_factory=list)
+
+
+def _builtin_models() -> dict[str, ModelProfile]:
+    return {
+        "codet5p-220m-py": ModelProfile(family="codet5p", id="Salesforce/codet5p-220m-py"),
+        "whiterabbitneo-7b": ModelProfile(
+            family="whiterabbitneo",
+            id="WhiteRabbitNeo/WhiteRabbitNeo-2.5-Qwen-2.5-Coder-7B",
+            quantization="nf4",
+        ),
+    }
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a user can configure; each key has a default."""
+
+    server: ServerSettings = field(default_factory=ServerSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    models: dict[str, ModelProfile] = field(default_factory=_builtin_models)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+
+
+# Key paths an editor or a repository may never set. A prefix covers everything below it.
+PRIVILEGED_PREFIXES: tuple[tuple[str, ...], ...] = (
+    ("store", "url"),
+    ("models",),
+    ("workspace", "trusted"),
+    ("server", "ws_allowed_origins"),
+)
+SECRET_LEAVES = frozenset({"url"})
+
+
+def is_privileged(path: tuple[str, ...]) -> bool:
+    return any(path[: len(prefix)] == prefix for prefix in PRIVILEGED_PREFIXES)
+
+
+@dataclass(frozen=True)
+class SettingsProblem:
+    """One thing wrong with the settings, phrased for the user."""
+
+    key: str
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"setting `{self.key}` (from {self.source}): {self.message}"
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of raw settings, e.g. the user config file or the editor."""
+
+    name: str
+    values: Mapping[str, Any]
+    privileged: bool
+
+
+@dataclass
+class ResolvedSettings:
+    """The typed settings plus where each leaf came from and what was wrong."""
+
+    settings: Settings
+    origins: dict[str, str]
+    problems: list[SettingsProblem]
+
+
+class _Invalid(Exception):
+    pass
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(tp)[0])}"
+    if origin is dict:
+        return f"a table of {_describe(typing.get_args(tp)[1])}"
+    names = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _check_leaf(tp: Any, value: Any) -> Any:
+    """Validate one value against a leaf type strictly (no silent coercion)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        if value in typing.get_args(tp):
+            return value
+    elif origin is list:
+        if isinstance(value, list):
+            return [_check_leaf(typing.get_args(tp)[0], item) for item in value]
+    elif origin is dict:
+        if isinstance(value, dict):
+            item_type = typing.get_args(tp)[1]
+            return {str(k): _check_leaf(item_type, v) for k, v in value.items()}
+    elif tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    raise _Invalid(f"expected {_describe(tp)}, got {value!r}")
+
+
+def _build(
+    cls: type,
+    raw: Mapping[str, Any],
+    path: tuple[str, ...],
+    origins: dict[str, str],
+    problems: list[SettingsProblem],
+) -> Any:
+    """Build dataclass ``cls`` from ``raw``, keeping defaults wherever a value is bad."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        key_path = (*path, key)
+        dotted = ".".join(key_path)
+        if key not in known:
+            problems.append(
+                SettingsProblem(
+                    dotted,
+                    _origin_of(origins, key_path),
+                    f"unknown key, ignored. Known keys here: {', '.join(sorted(known))}.",
+                )
+            )
+            continue
+        tp = hints[key]
+        try:
+            kwargs[key] = _build_value(tp, value, key_path, origins, problems)
+        except _Invalid as exc:
+            problems.append(
+                SettingsProblem(
+                    dotted,
+                    _origin_of(origins, key_path),
+                    f"{exc}; the default is used instead.",
+                )
+            )
+            origins.pop(dotted, None)
+    return cls(**kwargs)
+
+
+def _build_value(
+    tp: Any,
+    value: Any,
+    path: tuple[str, ...],
+    origins: dict[str, str],
+    problems: list[SettingsProblem],
+) -> Any:
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, Mapping):
+            raise _Invalid(f"expected a table, got {value!r}")
+        return _build(tp, value, path, origins, problems)  # type: ignore[arg-type]
+    item_type = typing.get_args(tp)[1] if typing.get_origin(tp) is dict else None
+    if item_type is not None and dataclasses.is_dataclass(item_type):
+        if not isinstance(value, Mapping):
+            raise _Invalid(f"expected a table, got {value!r}")
+        built = {}
+        for name, entry in value.items():
+            if not isinstance(entry, Mapping):
+                problems.append(
+                    SettingsProblem(
+                        ".".join((*path, name)),
+                        _origin_of(origins, (*path, name)),
+                        "expected a table; this entry is ignored.",
+                    )
+                )
+                continue
+            built[name] = _build(item_type, entry, (*path, name), origins, problems)
+        return built
+    if isinstance(tp, types.UnionType):  # pragma: no cover - no unions in the model today
+        raise _Invalid(f"unsupported type {tp}")
+    return _check_leaf(tp, value)
+
+
+def _origin_of(origins: Mapping[str, str], path: tuple[str, ...]) -> str:
+    for cut in range(len(path), 0, -1):
+        found = origins.get(".".join(path[:cut]))
+        if found:
+            return found
+    return "defaults"
+
+
+def _is_leaf_table(path: tuple[str, ...]) -> bool:
+    """Tables that are values themselves (merged whole), not sections."""
+    return len(path) == 3 and path[0] == "models" and path[2] == "max_memory"
+
+
+def _merge(
+    target: dict[str, Any],
+    values: Mapping[str, Any],
+    source: str,
+    origins: dict[str, str],
+    path: tuple[str, ...] = (),
+) -> None:
+    for key, value in values.items():
+        key_path = (*path, key)
+        if isinstance(value, Mapping) and not _is_leaf_table(key_path):
+            existing = target.get(key)
+            if not isinstance(existing, dict):
+                existing = target[key] = {}
+            _merge(existing, value, source, origins, key_path)
+        else:
+            target[key] = copy.deepcopy(value)
+            origins[".".join(key_path)] = source
+
+
+def _without_privileged(
+    values: Mapping[str, Any], path: tuple[str, ...] = ()
+) -> tuple[dict[str, Any], list[str]]:
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for key, value in values.items():
+        key_path = (*path, str(key))
+        if is_privileged(key_path):
+            dropped.append(".".join(key_path))
+        elif isinstance(value, Mapping):
+            sub, sub_dropped = _without_privileged(value, key_path)
+            kept[key] = sub
+            dropped.extend(sub_dropped)
+        else:
+            kept[key] = value
+    return kept, dropped
+
+
+def resolve(layers: Iterable[Layer]) -> ResolvedSettings:
+    """Merge the layers in order and build typed settings, collecting every problem."""
+    merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
+    problems: list[SettingsProblem] = []
+    for layer in layers:
+        values = layer.values
+        if not layer.privileged:
+            values, dropped = _without_privileged(values)
+            if dropped:
+                problems.append(
+                    SettingsProblem(
+                        ", ".join(dropped),
+                        layer.name,
+                        "privileged, so it is ignored here. Set it in your user config "
+                        "file, with --set, or in the environment.",
+                    )
+                )
+        _merge(merged, values, layer.name, origins)
+    if "models" in merged:  # user profiles add to (and may replace) the built-in ones
+        builtin = {name: dataclasses.asdict(p) for name, p in _builtin_models().items()}
+        merged["models"] = {**builtin, **merged["models"]}
+    settings = _build(Settings, merged, (), origins, problems)
+    return ResolvedSettings(settings=settings, origins=origins, problems=problems)
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], list[SettingsProblem]]:
+    """Read the user's TOML file; a missing file is no problem, a broken one is."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}, []
+    except OSError as exc:
+        return {}, [SettingsProblem("(file)", str(path), f"cannot be read: {exc.strerror}.")]
+    try:
+        return tomllib.loads(text), []
+    except tomllib.TOMLDecodeError as exc:
+        return {}, [
+            SettingsProblem(
+                "(file)",
+                str(path),
+                f"is not valid TOML ({exc}); all its settings are ignored until it is fixed.",
+            )
+        ]
+
+
+def _parse_scalar(text: str) -> Any:
+    """Read a value as TOML if it parses, else keep it as a plain string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    parts = [p for p in dotted.split(".") if p]
+    nested: dict[str, Any] = {}
+    cursor = nested
+    for part in parts[:-1]:
+        cursor = cursor.setdefault(part, {})
+    cursor[parts[-1]] = value
+    return nested
+
+
+def env_values(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``CODETUNE__FEATURES__COMPLETION__DEBOUNCE_MS=100`` → nested settings."""
+    merged: dict[str, Any] = {}
+    for name, text in sorted((environ if environ is not None else os.environ).items()):
+        if name.startswith(ENV_PREFIX) and len(name) > len(ENV_PREFIX):
+            dotted = ".".join(part.lower() for part in name[len(ENV_PREFIX) :].split("__"))
+            _merge(merged, _nest(dotted, _parse_scalar(text)), "", {})
+    return merged
+
+
+def cli_values(assignments: Iterable[str]) -> tuple[dict[str, Any], list[SettingsProblem]]:
+    """``--set features.completion.debounce_ms=100`` → nested settings."""
+    merged: dict[str, Any] = {}
+    problems = []
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(SettingsProblem(item, "--set", "expected KEY=VALUE."))
+            continue
+        _merge(merged, _nest(key.strip(), _parse_scalar(text.strip())), "", {})
+    return merged, problems
+
+
+def editor_values(raw: Any) -> dict[str, Any]:
+    """Accept editor settings either bare or wrapped in a ``codetune`` section."""
+    if not isinstance(raw, Mapping):
+        return {}
+    inner = raw.get(EDITOR_SECTION)
+    return dict(inner) if isinstance(inner, Mapping) else dict(raw)
+
+
+@dataclass
+class SettingsSources:
+    """The user-controlled layers, read once per process; the editor layer is added later."""
+
+    paths: Paths
+    file_values: dict[str, Any]
+    env: dict[str, Any]
+    cli: dict[str, Any]
+    load_problems: list[SettingsProblem]
+
+    @classmethod
+    def load(cls, paths: Paths, cli_assignments: Iterable[str] = ()) -> SettingsSources:
+        file_values, problems = read_config_file(paths.config_file)
+        cli, cli_problems = cli_values(cli_assignments)
+        return cls(paths, file_values, env_values(), cli, problems + cli_problems)
+
+    def resolve(self, editor: Mapping[str, Any] | None = None) -> ResolvedSettings:
+        layers = [
+            Layer(f"config file {self.paths.config_file}", self.file_values, privileged=True),
+            Layer("environment", self.env, privileged=True),
+            Layer("--set", self.cli, privileged=True),
+        ]
+        if editor:
+            layers.append(Layer("editor settings", editor, privileged=False))
+        resolved = resolve(layers)
+        resolved.problems[:0] = self.load_problems
+        return resolved
+
+
+def flatten(settings: Settings) -> dict[str, Any]:
+    """Leaf key → value, for display."""
+    out: dict[str, Any] = {}
+
+    def walk(value: Any, path: tuple[str, ...]) -> None:
+        if dataclasses.is_dataclass(value):
+            for f in dataclasses.fields(value):
+                walk(getattr(value, f.name), (*path, f.name))
+        elif isinstance(value, dict) and value and not _is_leaf_table(path):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        else:
+            out[".".join(path)] = value
+
+    walk(settings, ())
+    return out
