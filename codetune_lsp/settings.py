@@ -217,9 +217,8 @@ def _check_leaf(tp: Any, value: Any) -> Any:
     elif tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return float(value)
-    elif tp is str:
-        if isinstance(value, str):
-            return value
+    elif tp is str and isinstance(value, str):
+        return value
     raise _Invalid(f"expected {_describe(tp)}, got {value!r}")
 
 
