@@ -84,11 +84,12 @@ class FrameParser:
             if len(self._buf) > self.max_header_bytes:
                 return self._resync(events, "header too long or not terminated")
             return False
+        block_end = end + len(_HEADER_END)
         if end > self.max_header_bytes:
-            return self._resync(events, "header too long")
+            return self._resync(events, "header too long", block_end)
         length = _content_length(bytes(self._buf[:end]))
         if length is None:
-            return self._resync(events, "missing or invalid Content-Length header")
+            return self._resync(events, "missing or invalid Content-Length header", block_end)
         del self._buf[: end + len(_HEADER_END)]
         if length > self.max_content_length:
             self._skip_remaining = length
@@ -140,13 +141,19 @@ class FrameParser:
         self._skip_remaining -= drop
         return False
 
-    def _resync(self, events: list[Event], reason: str) -> bool:
-        """Drop bytes up to the next frame start; report whether one was found."""
+    def _resync(self, events: list[Event], reason: str, block_end: int | None = None) -> bool:
+        """Drop bad bytes: up to the next frame start, else the whole bad header block,
+        else all but a short tail. Returns whether parsing can go on right away."""
         found = _FRAME_START.search(self._buf, 1)
-        cut = found.start() if found is not None else max(0, len(self._buf) - _OVERLAP)
+        if found is not None:
+            cut = found.start()
+        elif block_end is not None:
+            cut = block_end
+        else:
+            cut = max(0, len(self._buf) - _OVERLAP)
         events.append(FramingError(reason, cut))
         del self._buf[:cut]
-        return found is not None
+        return found is not None or block_end is not None
 
 
 def _content_length(header: bytes) -> int | None:
