@@ -23,6 +23,8 @@ from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
 logger = logging.getLogger(__name__)
 
 CloseHook = Callable[[], Awaitable[None]]
+INIT_OPTIONS = "initializationOptions"
+WORKSPACE_CONFIGURATION = "workspace configuration"
 CLOSE_HOOK_TIMEOUT_S = 5.0
 _LOG_LEVEL_TO_MESSAGE_TYPE = {
     logging.ERROR: types.MessageType.Error,
@@ -52,6 +54,11 @@ class CodetuneServer(LanguageServer):
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []
         self._reported_problems: set[str] = set()
+        # Editor settings by source, in precedence order (later wins).
+        self._editor_layers: dict[str, dict[str, Any]] = {
+            INIT_OPTIONS: {},
+            WORKSPACE_CONFIGURATION: {},
+        }
         self._background: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Task[None] | None = None
 
@@ -61,9 +68,11 @@ class CodetuneServer(LanguageServer):
 
     # -- settings -----------------------------------------------------------------
 
-    def apply_editor_settings(self, raw: Mapping[str, Any] | None) -> None:
-        """Re-resolve settings with the editor's layer and report each new problem once."""
-        self.resolved = self.sources.resolve(raw or None)
+    def apply_editor_settings(self, source: str, raw: Mapping[str, Any] | None) -> None:
+        """Replace one editor layer (initializationOptions or workspace configuration),
+        re-resolve, and report each new problem once."""
+        self._editor_layers[source] = dict(raw or {})
+        self.resolved = self.sources.resolve(self._editor_layers)
         self.report_settings_problems()
 
     def report_settings_problems(self) -> None:

@@ -454,14 +454,16 @@ class SettingsSources:
         cli, cli_problems = cli_values(cli_assignments)
         return cls(paths, file_values, env_values(), cli, problems + cli_problems)
 
-    def resolve(self, editor: Mapping[str, Any] | None = None) -> ResolvedSettings:
+    def resolve(self, editor: Mapping[str, Mapping[str, Any]] | None = None) -> ResolvedSettings:
+        """Resolve with the editor's layers (name → values), applied in the given order."""
         layers = [
             Layer(f"config file {self.paths.config_file}", self.file_values, privileged=True),
             Layer("environment", self.env, privileged=True),
             Layer("--set", self.cli, privileged=True),
         ]
-        if editor:
-            layers.append(Layer("editor settings", editor, privileged=False))
+        for name, values in (editor or {}).items():
+            if values:
+                layers.append(Layer(name, values, privileged=False))
         resolved = resolve(layers)
         resolved.problems[:0] = self.load_problems
         return resolved

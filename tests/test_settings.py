@@ -160,7 +160,16 @@ def test_sources_precedence_file_env_cli_editor(
     sources = SettingsSources.load(
         resolve_paths(), ["features.completion.timeout_ms=30", "features.completion.label=cli"]
     )
-    resolved = sources.resolve({"features": {"completion": {"label": "editor"}}})
+    resolved = sources.resolve(
+        {
+            "initializationOptions": {
+                "features": {"completion": {"label": "init", "enabled": False}}
+            },
+            "workspace configuration": {"features": {"completion": {"label": "workspace"}}},
+        }
+    )
     completion = resolved.settings.features.completion
     assert (completion.debounce_ms, completion.max_new_tokens) == (10, 20)
-    assert (completion.timeout_ms, completion.label) == (30, "editor")
+    assert (completion.timeout_ms, completion.label) == (30, "workspace")
+    assert completion.enabled is False  # both editor layers apply; the later one wins
+    assert resolved.origins["features.completion.label"] == "workspace configuration"

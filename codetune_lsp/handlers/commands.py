@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -41,4 +42,5 @@ def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         "positionEncoding": ls.documents.encoding,
         "openDocuments": len(ls.documents),
         "settingsProblems": [str(p) for p in ls.resolved.problems],
+        "features": dataclasses.asdict(ls.settings.features),
     }

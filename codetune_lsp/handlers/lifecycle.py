@@ -9,7 +9,7 @@ from typing import Any
 from lsprotocol import types
 
 from codetune_lsp.parent import watch_process
-from codetune_lsp.server import CodetuneServer
+from codetune_lsp.server import INIT_OPTIONS, WORKSPACE_CONFIGURATION, CodetuneServer
 from codetune_lsp.settings import EDITOR_SECTION, editor_values
 
 logger = logging.getLogger(__name__)
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
     """Apply initializationOptions and start watching the editor's process."""
-    ls.apply_editor_settings(editor_values(params.initialization_options))
+    ls.apply_editor_settings(INIT_OPTIONS, editor_values(params.initialization_options))
     if params.process_id:
         ls.spawn(watch_process(params.process_id, lambda: _editor_gone(ls, params.process_id)))
     client = params.client_info.name if params.client_info else "unknown client"
@@ -50,7 +50,7 @@ async def pull_workspace_settings(ls: CodetuneServer) -> None:
         logger.info("workspace/configuration was not answered: %s", exc)
         return
     if result and isinstance(result[0], dict):
-        ls.apply_editor_settings(result[0])
+        ls.apply_editor_settings(WORKSPACE_CONFIGURATION, result[0])
 
 
 async def on_did_change_configuration(
@@ -59,7 +59,7 @@ async def on_did_change_configuration(
     """Clients either push the settings here or expect us to pull them."""
     pushed: Any = params.settings
     if isinstance(pushed, dict) and pushed:
-        ls.apply_editor_settings(editor_values(pushed))
+        ls.apply_editor_settings(WORKSPACE_CONFIGURATION, editor_values(pushed))
     else:
         await pull_workspace_settings(ls)
 

@@ -1,0 +1,26 @@
+"""pytest-lsp sessions against the real server, once per recorded editor capability set."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest_lsp
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+# Capability sets recorded from real editors, shipped with pytest-lsp.
+CLIENTS = ["visual-studio-code", "neovim", "emacs"]
+SERVER_COMMAND = [sys.executable, "-m", "codetune_lsp"]
+
+
+@pytest_lsp.fixture(params=CLIENTS, config=ClientServerConfig(server_command=SERVER_COMMAND))
+async def client(request, lsp_client: LanguageClient):
+    await lsp_client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities(request.param),
+            root_uri="file:///workspace",
+            workspace_folders=[types.WorkspaceFolder(uri="file:///workspace", name="workspace")],
+        )
+    )
+    yield
+    await lsp_client.shutdown_session()

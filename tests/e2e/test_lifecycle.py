@@ -1,0 +1,73 @@
+"""The LSP lifecycle: exit codes, shutdown semantics, EOF and the editor's death."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .raw import RawServer, notification, request
+
+
+@pytest.fixture
+def server():
+    srv = RawServer()
+    yield srv
+    srv.kill()
+
+
+def test_shutdown_then_exit_exits_zero(server: RawServer) -> None:
+    server.initialized()
+    server.send(request(2, "shutdown"))
+    assert server.response(2) == {"jsonrpc": "2.0", "id": 2, "result": None}
+    server.send(notification("exit"))
+    assert server.wait(5) == 0
+
+
+def test_exit_without_shutdown_exits_one(server: RawServer) -> None:
+    server.initialized()
+    server.send(notification("exit"))
+    assert server.wait(5) == 1
+
+
+def test_requests_after_shutdown_are_invalid(server: RawServer) -> None:
+    server.initialized()
+    server.send(request(2, "shutdown") + request(3, "workspace/executeCommand", {"command": "x"}))
+    replies = {m["id"]: m for m in (server.next_message(), server.next_message())}
+    assert replies[2]["result"] is None
+    assert replies[3]["error"]["code"] == -32600
+    server.send(request(4, "workspace/executeCommand", {"command": "codetune.status"}))
+    assert server.response(4)["error"]["code"] == -32600
+    server.send(notification("exit"))
+    assert server.wait(5) == 0
+
+
+def test_pipelined_shutdown_and_exit_still_exit_zero(server: RawServer) -> None:
+    server.initialized()
+    server.send(request(2, "shutdown") + notification("exit"))
+    assert server.wait(5) == 0
+
+
+def test_stdin_eof_exits_within_one_second(server: RawServer) -> None:
+    server.initialized()
+    started = time.monotonic()
+    server.close_stdin()
+    assert server.wait(5) == 1
+    assert time.monotonic() - started < 1.0
+
+
+def test_server_exits_within_five_seconds_of_the_editor_dying(server: RawServer) -> None:
+    editor = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        server.initialized(process_id=editor.pid)
+        time.sleep(0.5)
+        assert server.proc.poll() is None
+        editor.kill()
+        editor.wait(5)
+        started = time.monotonic()
+        server.wait(6)
+        assert time.monotonic() - started < 5.0
+    finally:
+        editor.kill()
