@@ -62,6 +62,11 @@ class CodetuneProtocol(LanguageServerProtocol):
 
     def handle_body(self, body: bytes | str) -> None:
         """Decode one message and dispatch it; malformed input gets a JSON-RPC error."""
+        if logger.isEnabledFor(logging.DEBUG):  # documents appear in logs at debug only
+            logger.debug(
+                "received: %.65536s",
+                body if isinstance(body, str) else body.decode(errors="replace"),
+            )
         try:
             data = json.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:

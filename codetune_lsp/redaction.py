@@ -21,12 +21,24 @@ _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
     re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
     re.compile(r"(?i)\b(?:authorization\s*[:=]\s*)?bearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"),
-    # NAME_KEY = "value", password: value, "api_token": "value" ...
+    # Environment/config style: API_TOKEN=..., DB_PASSWORD: "...", AWS_SECRET=...
+    re.compile(
+        r"""(?x)
+        \b(?:[A-Z0-9]+_)*(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|CREDENTIALS?)S?\b["']?
+        \s*(?::=|=|:)\s*
+        (?P<q>["']?)(?P<secret>(?!\[REDACTED\])[^\s"',;(){}\[\]]{4,})(?P=q)
+        """
+    ),
+    # Code style: password = "...", "client_secret": "...", api_key: s3cr3t1
     re.compile(
         r"""(?ix)
-        \b[\w.\-]*(?:key|token|secret|passwd|password|pwd|credential)s?\b["']?
+        \b[\w.\-]*(?:password|passwd|pwd|secret|token|api_?key|access_?key|private_?key
+                     |auth_?key|credentials?)s?\b["']?
         \s*(?::=|=|:)\s*
-        (?P<q>["']?)(?P<secret>(?!\[REDACTED\])[^\s"',;]{4,})(?P=q)
+        (?:
+            (?P<q>["'])(?P<secret>(?!\[REDACTED\])[^"'\n]{4,})(?P=q)
+          | (?P<bare>(?!\[REDACTED\])(?=[^\s"',;(){}\[\]]*\d)[^\s"',;(){}\[\]]{6,})(?![(\[.\w])
+        )
         """
     ),
     re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^\s/:@]+:(?P<secret>[^\s/@]+)@", re.I),
@@ -41,9 +53,13 @@ def redact(text: str) -> str:
 
 
 def _replacement(match: re.Match[str]) -> str:
-    if "secret" not in match.re.groupindex or match.group("secret") is None:
+    group = next(
+        (g for g in ("secret", "bare") if g in match.re.groupindex and match.group(g) is not None),
+        None,
+    )
+    if group is None:
         return REDACTED
-    start, end = match.span("secret")
+    start, end = match.span(group)
     whole_start = match.start()
     return match.group(0)[: start - whole_start] + REDACTED + match.group(0)[end - whole_start :]
 

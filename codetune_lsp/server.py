@@ -19,6 +19,7 @@ from codetune_lsp import __version__
 from codetune_lsp.documents import DocumentStore
 from codetune_lsp.protocol import CodetuneProtocol
 from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
+from codetune_lsp.workspace import WorkspaceRoots
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class CodetuneServer(LanguageServer):
         self.sources = sources
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
+        self.roots = WorkspaceRoots()
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []

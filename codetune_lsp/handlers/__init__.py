@@ -27,6 +27,7 @@ FEATURES: tuple[Route, ...] = (
     Route(types.INITIALIZED, lifecycle.on_initialized),
     Route(types.SHUTDOWN, lifecycle.on_shutdown),
     Route(types.WORKSPACE_DID_CHANGE_CONFIGURATION, lifecycle.on_did_change_configuration),
+    Route(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS, lifecycle.on_did_change_workspace_folders),
 )
 
 COMMANDS: tuple[Route, ...] = (Route(commands.STATUS, commands.status),)

@@ -41,6 +41,7 @@ def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         "version": __version__,
         "positionEncoding": ls.documents.encoding,
         "openDocuments": len(ls.documents),
+        "workspaceFolders": [str(path) for path in ls.roots.paths],
         "settingsProblems": [str(p) for p in ls.resolved.problems],
         "features": dataclasses.asdict(ls.settings.features),
     }

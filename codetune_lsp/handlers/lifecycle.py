@@ -11,6 +11,7 @@ from lsprotocol import types
 from codetune_lsp.parent import watch_process
 from codetune_lsp.server import INIT_OPTIONS, WORKSPACE_CONFIGURATION, CodetuneServer
 from codetune_lsp.settings import EDITOR_SECTION, editor_values
+from codetune_lsp.workspace import WorkspaceRoots
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
     """Apply initializationOptions and start watching the editor's process."""
     ls.apply_editor_settings(INIT_OPTIONS, editor_values(params.initialization_options))
+    ls.roots = WorkspaceRoots.from_initialize(params)
     if params.process_id:
         ls.spawn(watch_process(params.process_id, lambda: _editor_gone(ls, params.process_id)))
     client = params.client_info.name if params.client_info else "unknown client"
@@ -62,6 +64,15 @@ async def on_did_change_configuration(
         ls.apply_editor_settings(WORKSPACE_CONFIGURATION, editor_values(pushed))
     else:
         await pull_workspace_settings(ls)
+
+
+def on_did_change_workspace_folders(
+    ls: CodetuneServer, params: types.DidChangeWorkspaceFoldersParams
+) -> None:
+    for removed in params.event.removed:
+        ls.roots.remove(removed.uri)
+    for added in params.event.added:
+        ls.roots.add(added.uri)
 
 
 async def on_shutdown(ls: CodetuneServer, params: Any) -> None:
