@@ -22,6 +22,8 @@ from pygls.exceptions import JsonRpcException
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.language_server import lsp_method
 
+from codetune_lsp.documents import DocumentNotOpen
+
 if TYPE_CHECKING:
     from codetune_lsp.server import CodetuneServer
 
@@ -137,6 +139,10 @@ class CodetuneProtocol(LanguageServerProtocol):
 
     def _send_handler_result(self, future: Future[Any], *, msg_id: Any) -> None:
         """Expected request errors (bad params, cancelled, modified) are answered quietly."""
+        if not future.cancelled() and isinstance(future.exception(), DocumentNotOpen):
+            self._request_futures.pop(msg_id, None)
+            self.send_error(msg_id, INVALID_PARAMS, str(future.exception()))
+            return
         if not future.cancelled() and isinstance(future.exception(), JsonRpcException):
             self._request_futures.pop(msg_id, None)
             exc = future.exception()

@@ -17,6 +17,10 @@ def main() -> int:
     def fail(ls: object, *args: object) -> None:
         raise RuntimeError("boom at /home/someone/secret/path.py")
 
+    @server.command("test.snapshot")
+    async def snapshot(ls: object, *args: object) -> str:
+        return server.documents.snapshot(str(args[0])).text  # raises DocumentNotOpen
+
     return run_stdio(server, sys.stdin.buffer, sys.stdout.buffer)
 
 

@@ -62,6 +62,9 @@ def test_internal_errors_carry_no_traceback() -> None:
         assert "data" not in reply["error"]
         srv.send(status_request(3))
         assert "result" in srv.response(3)
+        params = {"command": "test.snapshot", "arguments": ["file:///not/open.py"]}
+        srv.send(request(4, "workspace/executeCommand", params))
+        assert srv.response(4)["error"]["code"] == -32602
     finally:
         srv.kill()
 
