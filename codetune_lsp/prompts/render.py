@@ -1,0 +1,143 @@
+"""Safe prompt rendering: a Jinja2 sandbox with strict variables and bounded cost.
+
+Templates may come from users and trusted workspaces, and variables carry document text.
+So only plain values go in (str, int, float, bool, None, lists, string-keyed dicts), and
+``{{`` or ``{%`` inside a value is output verbatim, never rendered again. Attribute walks
+(``__class__``, ``__globals__``, ``|attr``, ``str.format`` tricks) are refused by the
+immutable sandbox. ``*`` and ``**`` are size-checked, ``range`` is capped, output is capped,
+and a deadline enforced by a line tracer stops runaway loops.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from types import FrameType
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+
+MAX_OUTPUT_CHARS = 512 * 1024
+MAX_RENDER_SECONDS = 0.5
+MAX_VALUE_DEPTH = 8
+MAX_POWER_BITS = 4096
+_TEMPLATE_FILENAME = "<template>"
+
+
+class RenderError(ValueError):
+    """A template could not be rendered; the message says why, for the user."""
+
+
+class _Deadline(Exception):
+    pass
+
+
+class _PromptEnvironment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 64:
+                raise SecurityError("exponent too large")
+            too_big = isinstance(left, int) and isinstance(right, int) and right > 0
+            if too_big and abs(left).bit_length() * right > MAX_POWER_BITS:
+                raise SecurityError("power result too large")
+            return left**right
+        for seq, count in ((left, right), (right, left)):
+            repeats = isinstance(seq, str | list | tuple) and isinstance(count, int)
+            if repeats and len(seq) * max(count, 0) > MAX_OUTPUT_CHARS:
+                raise SecurityError("repetition would exceed the output limit")
+        return left * right
+
+
+@lru_cache(maxsize=1)
+def environment() -> _PromptEnvironment:
+    env = _PromptEnvironment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.clear()  # no cycler/joiner/namespace/lipsum/dict: less to attack
+    env.globals["range"] = safe_range
+    return env
+
+
+def variables_used(source: str) -> set[str]:
+    """Names a template reads from its context (syntax errors raise RenderError)."""
+    try:
+        return meta.find_undeclared_variables(environment().parse(source)) - {"range"}
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    try:
+        return environment().from_string(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+
+
+def plain(value: Any, name: str, depth: int = 0) -> Any:
+    """Return ``value`` if it is plain data; tuples become lists. Else RenderError."""
+    if depth > MAX_VALUE_DEPTH:
+        raise RenderError(f"variable {name!r} is nested too deeply")
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [plain(item, name, depth + 1) for item in value]
+    if isinstance(value, Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise RenderError(f"variable {name!r} has a non-string key")
+        return {key: plain(item, name, depth + 1) for key, item in value.items()}
+    raise RenderError(f"variable {name!r} has unsupported type {type(value).__name__}")
+
+
+def render(
+    source: str,
+    values: Mapping[str, Any],
+    *,
+    max_chars: int = MAX_OUTPUT_CHARS,
+    max_seconds: float = MAX_RENDER_SECONDS,
+) -> str:
+    """Render ``source`` with plain ``values``; every failure is a RenderError."""
+    template = _compiled(source)
+    context = {name: plain(value, name) for name, value in values.items()}
+    deadline = time.monotonic() + max_seconds
+
+    def line_tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _Deadline
+        return line_tracer
+
+    def call_tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        return line_tracer if frame.f_code.co_filename == _TEMPLATE_FILENAME else None
+
+    chunks: list[str] = []
+    size = 0
+    previous = sys.gettrace()
+    sys.settrace(call_tracer)
+    try:
+        for chunk in template.generate(**context):
+            size += len(chunk)
+            if size > max_chars:
+                raise RenderError(f"rendered prompt exceeds {max_chars} characters")
+            chunks.append(chunk)
+    except _Deadline:
+        raise RenderError(f"rendering took longer than {max_seconds:g}s") from None
+    except SecurityError as exc:
+        raise RenderError(f"template tried something unsafe: {exc}") from None
+    except TemplateError as exc:
+        raise RenderError(f"template error: {exc}") from None
+    except RenderError:
+        raise
+    except Exception as exc:  # e.g. a filter fed the wrong type: still the template's fault
+        raise RenderError(f"template failed: {type(exc).__name__}: {exc}") from None
+    finally:
+        sys.settrace(previous)
+    return "".join(chunks)
