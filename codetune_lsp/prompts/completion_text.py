@@ -1,0 +1,141 @@
+"""Turn a model's raw completion into the text to insert at the cursor.
+
+Models overshoot: they run past the end of the block, repeat the code after the cursor,
+loop on one line, and mix line endings. The cursor context decides single-line (mid-line:
+the rest of this line) or multi-line (after a block opener or on an empty line), and
+post-processing trims the output to fit the document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
+_MIN_REPEATS = 3
+
+
+@dataclass(frozen=True)
+class CursorContext:
+    """What the text around the cursor says about the wanted completion."""
+
+    line_prefix: str  # text on the cursor's line before it
+    line_suffix: str  # text on the cursor's line after it
+    eol: str  # the document's line ending
+    indent_unit: str  # one level of indentation in this document
+    multiline: bool
+
+    @classmethod
+    def from_text(cls, prefix: str, suffix: str) -> CursorContext:
+        line_prefix = re.split(r"\r\n|\r|\n", prefix)[-1]
+        line_suffix = re.split(r"\r\n|\r|\n", suffix)[0]
+        whole = prefix + suffix
+        eol = "\r\n" if "\r\n" in whole else ("\r" if "\r" in whole else "\n")
+        stripped = line_prefix.rstrip()
+        at_block_start = stripped.endswith(_BLOCK_OPENERS) and not line_suffix.strip()
+        blank_line = not line_prefix.strip() and not line_suffix.strip()
+        return cls(line_prefix, line_suffix, eol, _indent_unit(whole), at_block_start or blank_line)
+
+    @property
+    def indent(self) -> str:
+        return self.line_prefix[: len(self.line_prefix) - len(self.line_prefix.lstrip())]
+
+
+def _indent_unit(text: str) -> str:
+    if re.search(r"^\t", text, re.MULTILINE):
+        return "\t"
+    widths = [len(m.group(1)) for m in re.finditer(r"^( +)\S", text, re.MULTILINE)]
+    smallest = min((w for w in widths if w > 0), default=4)
+    return " " * (smallest if smallest in (2, 3, 4, 8) else 4)
+
+
+def _lines_after_cursor(suffix: str) -> list[str]:
+    return re.split(r"\r\n|\r|\n", suffix)[1:]
+
+
+def _cut_repetition(lines: list[str]) -> list[str]:
+    """Stop where a line or a short block starts repeating itself."""
+    for size in (1, 2, 3):
+        for start in range(len(lines) - size * _MIN_REPEATS + 1):
+            block = lines[start : start + size]
+            if not any(line.strip() for line in block):
+                continue
+            repeats = 1
+            while lines[start + repeats * size : start + (repeats + 1) * size] == block:
+                repeats += 1
+            if repeats >= _MIN_REPEATS:
+                return lines[: start + size]
+    return lines
+
+
+def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
+    """Keep lines while they stay inside the block the cursor is in.
+
+    After a block opener the block is deeper than the opener's line, so a line back at
+    that depth ends it (a closing bracket there is kept). Elsewhere siblings at the
+    cursor's depth belong to the block and only a shallower line ends it.
+    """
+    base = len(ctx.indent.expandtabs(4))
+    opened = ctx.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
+    kept = [lines[0]]
+    for line in lines[1:]:
+        if not line.strip():
+            kept.append(line)
+            continue
+        depth = len(line[: len(line) - len(line.lstrip())].expandtabs(4))
+        if depth < base or (opened and depth == base):
+            if opened and depth == base and line.lstrip()[:1] in ")]}":
+                kept.append(line)
+            break
+        kept.append(line)
+    while kept and not kept[-1].strip():
+        kept.pop()
+    return kept
+
+
+def _drop_suffix_overlap(text: str, ctx: CursorContext, suffix: str) -> str:
+    """Remove the end of the completion that the document already has after the cursor."""
+    if ctx.line_suffix.strip():
+        tail = ctx.line_suffix.rstrip()
+        for size in range(min(len(tail), len(text)), 0, -1):
+            if text.endswith(tail[:size]) and tail[:size].strip():
+                return text[: len(text) - size]
+        return text
+    following = [line for line in _lines_after_cursor(suffix) if line.strip()][:3]
+    lines = text.split("\n")
+    for size in range(min(len(following), len(lines) - 1), 0, -1):
+        if [line.strip() for line in lines[-size:]] == [f.strip() for f in following[:size]]:
+            return "\n".join(lines[:-size]).rstrip()
+    return text
+
+
+def _match_indentation(text: str, ctx: CursorContext) -> str:
+    if ctx.indent_unit != "\t":
+        return text.replace("\t", ctx.indent_unit)
+    out = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        spaces = len(line) - len(body)
+        out.append("\t" * (spaces // 4) + " " * (spaces % 4) + body)
+    return "\n".join(out)
+
+
+def postprocess(raw: str, prefix: str, suffix: str) -> str:
+    """The text to insert at the cursor ("" when nothing useful is left)."""
+    ctx = CursorContext.from_text(prefix, suffix)
+    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    if not ctx.multiline:
+        text = text.split("\n", 1)[0]
+        return _drop_suffix_overlap(text.rstrip(), ctx, suffix)
+    if not ctx.line_prefix.strip():  # on a blank line, the model may re-emit the indent
+        text = text[len(ctx.line_prefix) :] if text.startswith(ctx.line_prefix) else text
+    lines = text.split("\n")
+    # Compare with the cursor line's own text in front, so the first line lines up.
+    lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
+    lines = _cut_scope(lines, ctx)
+    text = "\n".join(line.rstrip() for line in lines)
+    text = _drop_suffix_overlap(text, ctx, suffix)
+    text = _match_indentation(text, ctx)
+    if not text.strip():
+        return ""
+    return text.replace("\n", ctx.eol)

@@ -1,0 +1,82 @@
+"""Completion post-processing: single/multi-line, scope, overlap, repetition, line ends."""
+
+from __future__ import annotations
+
+import pytest
+
+from codetune_lsp.prompts.completion_text import CursorContext, postprocess
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "multiline"),
+    [
+        ("def f(x):", "", True),  # after a block opener
+        ("if x:\n    ", "\n", True),  # on an empty, indented line
+        ("x = foo(", ")\n", False),  # mid-line: text follows the cursor
+        ("total = a + ", "\n", False),  # mid-expression
+        ("function f() {", "\n}", True),
+    ],
+)
+def test_cursor_context_decides_single_or_multi_line(prefix, suffix, multiline) -> None:
+    assert CursorContext.from_text(prefix, suffix).multiline is multiline
+
+
+def test_mid_line_takes_the_rest_of_the_line_only() -> None:
+    assert postprocess("b * 2\nprint(total)\n", "total = a + ", "\n") == "b * 2"
+
+
+def test_mid_line_drops_what_already_follows_the_cursor() -> None:
+    assert postprocess("name, 'default')", "value = d.get(", ")") == "name, 'default'"
+
+
+def test_multi_line_stops_at_the_end_of_the_block() -> None:
+    raw = "\n    if x < 0:\n        return -x\n    return x\n\ndef other():\n    pass\n"
+    assert postprocess(raw, "def absolute(x):", "\n") == (
+        "\n    if x < 0:\n        return -x\n    return x"
+    )
+
+
+def test_blank_line_in_a_body_keeps_siblings_and_stops_when_shallower() -> None:
+    prefix = "def f(items):\n    total = 0\n    "
+    raw = "for item in items:\n        total += item\n    return total\nprint(f([1]))\n"
+    assert postprocess(raw, prefix, "\n") == (
+        "for item in items:\n        total += item\n    return total"
+    )
+
+
+def test_closing_bracket_of_the_block_is_kept() -> None:
+    raw = "\n  return a + b;\n}\n\nfunction g() {}\n"
+    assert postprocess(raw, "function f(a, b) {", "") == "\n  return a + b;\n}"
+
+
+def test_lines_the_document_already_has_after_the_cursor_are_dropped() -> None:
+    prefix = "def f(x):\n    "
+    suffix = "\n    return y\n"
+    raw = "y = x * 2\n    return y\n"
+    assert postprocess(raw, prefix, suffix) == "y = x * 2"
+
+
+def test_repetition_is_cut_after_the_first_occurrence() -> None:
+    raw = "x = 1\n    x = 1\n    x = 1\n    x = 1\n    x = 1\n"
+    assert postprocess(raw, "def f():\n    ", "\n") == "x = 1"
+
+
+def test_repeating_blocks_are_cut_too() -> None:
+    raw = "\n    a()\n    b()\n    a()\n    b()\n    a()\n    b()\n"
+    assert postprocess(raw, "def f():", "") == "\n    a()\n    b()"
+
+
+def test_document_line_endings_are_used_and_no_stray_carriage_returns() -> None:
+    out = postprocess("\r\n    return 1\r\n", "def f():", "\r\n\r\nx = 1\r\n")
+    assert out == "\r\n    return 1"
+    assert "\r\r" not in out and out.count("\r") == out.count("\n")
+
+
+def test_tab_indented_documents_get_tabs() -> None:
+    prefix = "def f():\n\tif x:\n\t\tpass\n\treturn 1\n\ndef g():"
+    assert postprocess("\n    return 2\n", prefix, "") == "\n\treturn 2"
+
+
+def test_nothing_useful_gives_empty_text() -> None:
+    assert postprocess("\n\n\n", "def f():", "") == ""
+    assert postprocess(")", "x = foo(", ")") == ""

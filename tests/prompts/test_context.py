@@ -1,0 +1,65 @@
+"""Context fitting: nearest lines first, the budget is never exceeded, big files are cheap."""
+
+from __future__ import annotations
+
+import time
+
+from codetune_lsp.prompts.context import fit_context
+
+
+def words(texts):
+    """A stand-in tokenizer for unit tests: one token per whitespace-separated word."""
+    return [len(t.split()) for t in texts]
+
+
+def test_everything_fits_when_the_budget_allows() -> None:
+    fitted = fit_context("a b\nc d\n", "e f\n", budget=100, count=words)
+    assert (fitted.prefix, fitted.suffix, fitted.truncated) == ("a b\nc d\n", "e f\n", False)
+
+
+def test_lines_nearest_the_cursor_are_kept() -> None:
+    prefix = "".join(f"line{i} x\n" for i in range(100)) + "cur"
+    suffix = " rest\n" + "".join(f"after{i} y\n" for i in range(100))
+    fitted = fit_context(prefix, suffix, budget=40, count=words)
+    assert fitted.prefix.endswith("line99 x\ncur")
+    assert fitted.suffix.startswith(" rest\nafter0 y\n")
+    assert "line0 " not in fitted.prefix and "after99" not in fitted.suffix
+    assert fitted.truncated
+    assert sum(words([fitted.prefix, fitted.suffix])) <= 40
+
+
+def test_unused_suffix_budget_goes_to_the_prefix() -> None:
+    prefix = "".join(f"w{i} w\n" for i in range(50))
+    fitted = fit_context(prefix, "", budget=40, count=words)
+    assert fitted.prefix_tokens == 40
+
+
+def test_joined_count_is_enforced_even_if_lines_undercount() -> None:
+    def merging(texts):  # joined text costs more than its lines: like a BPE merge quirk
+        return [len(t.split()) + t.count("\n") for t in texts]
+
+    prefix = "".join(f"a{i}\n" for i in range(30))
+    fitted = fit_context(prefix, "", budget=20, count=merging)
+    assert sum(merging([fitted.prefix, fitted.suffix])) <= 20
+
+
+def test_zero_budget_gives_nothing() -> None:
+    fitted = fit_context("a\n", "b\n", budget=0, count=words)
+    assert (fitted.prefix, fitted.suffix, fitted.truncated) == ("", "", True)
+
+
+def test_a_ten_thousand_line_file_is_fitted_quickly() -> None:
+    prefix = "".join(f"    value_{i} = compute({i}, other={i * 2})\n" for i in range(9000))
+    suffix = "".join(f"    more_{i} = {i}\n" for i in range(1000))
+    calls = []
+
+    def counting(texts):
+        calls.append(len(texts))
+        return words(texts)
+
+    started = time.perf_counter()
+    fitted = fit_context(prefix, suffix, budget=2000, count=counting)
+    elapsed = time.perf_counter() - started
+    assert fitted.truncated and fitted.prefix_tokens + fitted.suffix_tokens <= 2000
+    assert sum(calls) < 1500  # only lines near the cursor were tokenized
+    assert elapsed < 0.05  # the real-tokenizer timing target (< 5 ms) is in benchmarks/
