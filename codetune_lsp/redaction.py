@@ -10,7 +10,8 @@ REDACTED = "[REDACTED]"
 # Each pattern replaces its match (or group "secret" when present) with REDACTED.
 _PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----.*?"
+        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)",
         re.DOTALL,
     ),
     re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),

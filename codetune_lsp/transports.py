@@ -6,6 +6,7 @@ Each runner returns the exit status the process should end with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import ipaddress
 import logging
@@ -41,11 +42,8 @@ class LockedWriter:
             self._stream.flush()
 
     def close(self) -> None:
-        with self._lock:
-            try:
-                self._stream.flush()
-            except (OSError, ValueError):
-                pass
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
 
 
 def _dispatch(server: CodetuneServer, event: Frame | FramingError) -> None:
