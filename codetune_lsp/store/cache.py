@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, select, update
+from sqlalchemy import Connection, Table, case, delete, func, select, update
 
 from codetune_lsp.redaction import redact
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store.canonical import canonical_hash
-from codetune_lsp.store.models import CacheEntry
+from codetune_lsp.store.models import CacheEntry, Execution
 
 CACHE: Table = CacheEntry.__table__  # type: ignore[assignment]
 
@@ -231,6 +231,21 @@ def clear(conn: Connection) -> int:
 
 def prune(conn: Connection, now: datetime, max_entries: int) -> dict[str, int]:
     return {"expired": delete_expired(conn, now), "evicted": evict_over_cap(conn, max_entries)}
+
+
+def recorded_hit_rate(conn: Connection) -> dict[str, Any]:
+    """How many recorded executions were answered from the cache."""
+    total, hits = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Execution.cache_hit.is_(True), 1), else_=0)), 0),
+        )
+    ).one()
+    return {
+        "executions": int(total),
+        "executions_from_cache": int(hits),
+        "hit_rate_pct": round(100 * int(hits) / int(total), 1) if total else None,
+    }
 
 
 def table_stats(conn: Connection, now: datetime) -> dict[str, Any]:

@@ -19,12 +19,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
 from codetune_lsp.store.db import read_transaction, sqlite_path
 
@@ -32,6 +29,10 @@ try:  # POSIX only; elsewhere BEGIN IMMEDIATE alone serializes SQLite migrations
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 log = logging.getLogger(__name__)
 
@@ -46,30 +47,44 @@ class SchemaError(RuntimeError):
 
 def alembic_config() -> Config:
     """An in-memory Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config  # imported only when migrating (it is slow to import)
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     return config
 
 
 def script_directory() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
-def head_revision() -> str:
-    head = script_directory().get_current_head()
-    assert head is not None
-    return head
-
-
 def all_revisions() -> list[str]:
-    """Every revision id, oldest first."""
-    return [s.revision for s in reversed(list(script_directory().walk_revisions()))]
+    """Every revision id, oldest first. By convention ``versions/NNNN_name.py`` holds
+    revision ``NNNN`` revising the one before (a test checks this against Alembic), so the
+    start-up check needs no Alembic import."""
+    names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+    return [name[:4] for name in names]
+
+
+def head_revision() -> str:
+    return all_revisions()[-1]
+
+
+def _revision_of(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise SchemaError(f"the store database has several schema heads: {rows}")
+    return rows[0] if rows else None
 
 
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database)."""
     with read_transaction(engine) as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return _revision_of(conn)
 
 
 @contextmanager
@@ -132,10 +147,12 @@ def _upgrade_locked(engine: Engine, target: str) -> bool:
             with conn.begin():
                 if engine.dialect.name == "postgresql":
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_LOCK_KEY})
-                before = MigrationContext.configure(conn).get_current_revision()
+                before = _revision_of(conn)
                 _check_known(before)
                 if before == target:
                     return False
+                from alembic import command
+
                 config = alembic_config()
                 config.attributes["connection"] = conn
                 log.info("migrating the store from %s to %s", before or "empty", target)
