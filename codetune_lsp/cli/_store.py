@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from codetune_lsp.cli.context import CliContext
+from codetune_lsp.redaction import redact
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) is imported only when a store command runs
     from codetune_lsp.store import Store
@@ -28,7 +29,8 @@ def opened_store(cli: CliContext) -> Iterator[Store]:
     except SchemaError as exc:
         raise click.ClickException(str(exc)) from None
     except Exception as exc:  # unreachable database, bad URL...
-        raise click.ClickException(f"cannot open the store: {type(exc).__name__}: {exc}") from None
+        message = redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise click.ClickException(f"cannot open the store: {message}") from None
     try:
         yield store
     except HistoryError as exc:

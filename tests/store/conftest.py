@@ -125,9 +125,9 @@ def pg_server() -> Iterator[PgServer]:
         f"-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories='{base}' "
         "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
     )
+    pg_ctl = [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log")]
     started = subprocess.run(
-        [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w"]
-        + ["-t", "60", "start"],
+        [*pg_ctl, "-w", "-t", "60", "start"],
         capture_output=True,
         text=True,
         cwd=base,

@@ -127,7 +127,7 @@ def test_a_bad_row_fails_alone_and_the_batch_commits(store: Store) -> None:
     good_before = [store.record_execution(make_record()) for _ in range(20)]
     bad = store.record_execution(make_record(resolved_version_id=987654))  # no such version
     good_after = [store.record_execution(make_record()) for _ in range(20)]
-    with pytest.raises(Exception, match="(?i)foreign key"):
+    with pytest.raises(Exception, match=r"(?i)foreign key"):
         bad.result(timeout=10)
     for pending in good_before + good_after:
         assert _execution(store, pending.result(timeout=10)) is not None

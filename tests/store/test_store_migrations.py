@@ -173,7 +173,7 @@ def test_upgrade_from_every_older_revision_keeps_rows(
         # The upgraded store is fully usable, foreign keys included.
         new_id = store.record_execution(make_record(resolved_version_id=2)).result(timeout=10)
         assert store.add_feedback(new_id, "accepted").result(timeout=10) > 0
-        with pytest.raises(Exception, match="(?i)foreign key"):
+        with pytest.raises(Exception, match=r"(?i)foreign key"):
             store.record_execution(make_record(experiment_arm_id=999)).result(timeout=10)
     finally:
         store.close()

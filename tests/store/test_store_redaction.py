@@ -67,7 +67,8 @@ CANARIES: list[tuple[str, str]] = [
         "TwL2iGABf9DHoTf-09kqeF8tAmbihYzrnopKc-1s5cr",
     ),
     (
-        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+        "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
     ),
     ("Authorization: Bearer abcdef0123456789abcdef0123", "abcdef0123456789abcdef0123"),
@@ -84,7 +85,8 @@ CANARIES: list[tuple[str, str]] = [
     ("postgresql://app:Sup3rS3cret@db.internal:5432/prod", "Sup3rS3cret"),
     ("redis://:r3d1sP4ss@cache:6379/0", "r3d1sP4ss"),
     (
-        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq98ZxYw\nQ2VhbGx5IGZha2U=\n-----END RSA PRIVATE KEY-----",
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq98ZxYw\nQ2VhbGx5IGZha2U=\n"
+        "-----END RSA PRIVATE KEY-----",
         "MIIEowIBAAKCAQEA7bq98ZxYw",
     ),
     (
@@ -92,7 +94,8 @@ CANARIES: list[tuple[str, str]] = [
         "b3BlbnNzaC1rZXktdjEAAAAA",
     ),
     (
-        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0fakefakefake\n-----END PGP PRIVATE KEY BLOCK-----",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF0fakefakefake\n"
+        "-----END PGP PRIVATE KEY BLOCK-----",
         "lQOYBF0fakefakefake",
     ),
 ]
