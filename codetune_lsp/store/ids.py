@@ -18,7 +18,9 @@ ULID_LENGTH = 26
 _RANDOM_MAX = (1 << 80) - 1
 
 
-class _Generator:
+class UlidGenerator:
+    """Monotonic ULIDs; one module-level instance serves the process."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_ms = -1
@@ -42,7 +44,7 @@ class _Generator:
         return encode(ms, rnd)
 
 
-_generator = _Generator()
+_generator = UlidGenerator()
 
 
 def encode(ms: int, randomness: int) -> str:
