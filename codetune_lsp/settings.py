@@ -48,6 +48,10 @@ class StoreSettings:
     url: str = ""  # empty: SQLite file ``codetune.db`` in the data dir (privileged)
     record_text: bool = True
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    cache_enabled: bool = True
+    cache_ttl_s: int = 7 * 24 * 3600  # 0: entries never expire
+    cache_max_entries: int = 10_000
+    cache_sampled: bool = False  # also cache requests with temperature > 0
 
 
 @dataclass(frozen=True)

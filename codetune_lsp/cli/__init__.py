@@ -5,9 +5,12 @@ from __future__ import annotations
 import click
 
 from codetune_lsp import __version__
+from codetune_lsp.cli.cache import cache_group
 from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
+from codetune_lsp.cli.history import history_group
 from codetune_lsp.cli.serve import serve
+from codetune_lsp.cli.stats import stats
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
@@ -52,3 +55,6 @@ def main(
 
 main.add_command(serve)
 main.add_command(config_group)
+main.add_command(history_group)
+main.add_command(stats)
+main.add_command(cache_group)

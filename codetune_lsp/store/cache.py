@@ -1,0 +1,271 @@
+"""The response cache: canonical request keys, the caching policy, and its table operations.
+
+Key: sha256 of the canonical JSON of the whole request (backend, model id and revision, rendered
+prompt, every sampling parameter, output schema, template version), so any change to any of them
+is a different entry. Entries expire after ``ttl``; above ``max_entries`` the least recently used
+go first. Never cached: failed executions, sampled requests (temperature > 0 or do_sample) unless
+``cache_sampled`` is on, anything while ``record_text`` is off (an entry is output text), and any
+prompt or output in which redaction finds a secret (we would otherwise store it, or replay a
+mangled answer).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import Connection, Table, case, delete, func, select, update
+
+from codetune_lsp.redaction import redact
+from codetune_lsp.settings import StoreSettings
+from codetune_lsp.store.canonical import canonical_hash
+from codetune_lsp.store.models import CacheEntry, Execution
+
+CACHE: Table = CacheEntry.__table__  # type: ignore[assignment]
+
+
+def request_key(request: Mapping[str, Any]) -> str:
+    """sha256 (hex) of the canonical, sorted-keys JSON of ``request``."""
+    return canonical_hash(request)
+
+
+@dataclass(frozen=True)
+class CacheRequest:
+    """Everything that determines a model's answer."""
+
+    backend: str
+    model_id: str
+    prompt: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    model_revision: str | None = None
+    output_schema: Any = None
+    template_version_id: int | None = None
+
+    def canonical(self) -> dict[str, Any]:
+        return {
+            "backend": self.backend,
+            "model_id": self.model_id,
+            "model_revision": self.model_revision,
+            "prompt": self.prompt,
+            "params": dict(self.params),
+            "output_schema": self.output_schema,
+            "template_version_id": self.template_version_id,
+        }
+
+    @cached_property
+    def key(self) -> str:
+        return request_key(self.canonical())
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the answer is random (so a cached one is not what a new call would say)."""
+        temperature = self.params.get("temperature", 0) or 0
+        return float(temperature) > 0 or self.params.get("do_sample") is True
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    output: str
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    enabled: bool = True
+    ttl: timedelta | None = timedelta(days=7)
+    max_entries: int = 10_000
+    cache_sampled: bool = False
+    record_text: bool = True
+
+    @classmethod
+    def from_settings(cls, settings: StoreSettings) -> CachePolicy:
+        return cls(
+            enabled=settings.cache_enabled and settings.record_text,
+            ttl=timedelta(seconds=settings.cache_ttl_s) if settings.cache_ttl_s > 0 else None,
+            max_entries=settings.cache_max_entries,
+            cache_sampled=settings.cache_sampled,
+            record_text=settings.record_text,
+        )
+
+    def bypass_reason(self, request: CacheRequest) -> str | None:
+        """Why ``request`` must not use the cache (None: it may)."""
+        if not self.enabled or not self.record_text:
+            return "disabled"
+        if self.max_entries <= 0:
+            return "disabled"
+        if request.sampled and not self.cache_sampled:
+            return "sampled"
+        if redact(request.prompt) != request.prompt:
+            return "secret in prompt"
+        return None
+
+    def refuse_reason(
+        self, request: CacheRequest, response: CachedResponse, success: bool
+    ) -> str | None:
+        """Why ``response`` must not be stored (None: store it)."""
+        reason = self.bypass_reason(request)
+        if reason:
+            return reason
+        if not success:
+            return "error"
+        if redact(response.output) != response.output:
+            return "secret in output"
+        return None
+
+
+@dataclass
+class CacheCounters:
+    """Per-process counters (the CLI's ``cache stats`` reads the table instead)."""
+
+    hits: int = 0
+    misses: int = 0
+    bypassed: int = 0
+    stored: int = 0
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + n)
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            looked_up = self.hits + self.misses
+            return {
+                "hits": self.hits,
+                "misses": self.misses,
+                "bypassed": self.bypassed,
+                "stored": self.stored,
+                "refused": self.refused,
+                "hit_rate_pct": round(100 * self.hits / looked_up, 1) if looked_up else 0,
+            }
+
+
+# -- table operations (called with a connection in a transaction) ----------------------------
+
+
+def lookup(conn: Connection, key: str, now: datetime) -> CachedResponse | None:
+    row = conn.execute(
+        select(
+            CACHE.c.output,
+            CACHE.c.finish_reason,
+            CACHE.c.input_tokens,
+            CACHE.c.output_tokens,
+            CACHE.c.expires_at,
+        ).where(CACHE.c.key == key)
+    ).first()
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
+        return None
+    return CachedResponse(row.output, row.finish_reason, row.input_tokens, row.output_tokens)
+
+
+def touch(conn: Connection, key: str, now: datetime) -> None:
+    conn.execute(
+        update(CACHE).where(CACHE.c.key == key).values(last_used_at=now, hits=CACHE.c.hits + 1)
+    )
+
+
+def put(
+    conn: Connection,
+    request: CacheRequest,
+    response: CachedResponse,
+    policy: CachePolicy,
+    now: datetime,
+) -> int:
+    """Insert or replace the entry, then evict above the cap; return how many were evicted."""
+    key = request.key
+    conn.execute(delete(CACHE).where(CACHE.c.key == key))
+    conn.execute(
+        CACHE.insert().values(
+            key=key,
+            template_version_id=request.template_version_id,
+            backend=request.backend,
+            model_id=request.model_id,
+            output=response.output,
+            finish_reason=response.finish_reason,
+            input_tokens=response.input_tokens,
+            output_tokens=response.output_tokens,
+            size_bytes=len(response.output.encode("utf-8")),
+            hits=0,
+            created_at=now,
+            expires_at=now + policy.ttl if policy.ttl is not None else None,
+            last_used_at=now,
+        )
+    )
+    return evict_over_cap(conn, policy.max_entries)
+
+
+def evict_over_cap(conn: Connection, max_entries: int) -> int:
+    """Delete the least recently used entries beyond ``max_entries``."""
+    doomed = (
+        select(CACHE.c.key)
+        .order_by(CACHE.c.last_used_at.desc(), CACHE.c.key.desc())
+        .offset(max(max_entries, 0))
+        .scalar_subquery()
+    )
+    return conn.execute(delete(CACHE).where(CACHE.c.key.in_(doomed))).rowcount or 0
+
+
+def delete_expired(conn: Connection, now: datetime) -> int:
+    result = conn.execute(
+        delete(CACHE).where(CACHE.c.expires_at.is_not(None), CACHE.c.expires_at <= now)
+    )
+    return result.rowcount or 0
+
+
+def invalidate_version(conn: Connection, template_version_id: int) -> int:
+    """Drop every entry produced with this template version."""
+    result = conn.execute(delete(CACHE).where(CACHE.c.template_version_id == template_version_id))
+    return result.rowcount or 0
+
+
+def clear(conn: Connection) -> int:
+    return conn.execute(delete(CACHE)).rowcount or 0
+
+
+def prune(conn: Connection, now: datetime, max_entries: int) -> dict[str, int]:
+    return {"expired": delete_expired(conn, now), "evicted": evict_over_cap(conn, max_entries)}
+
+
+def recorded_hit_rate(conn: Connection) -> dict[str, Any]:
+    """How many recorded executions were answered from the cache."""
+    total, hits = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(case((Execution.cache_hit.is_(True), 1), else_=0)), 0),
+        )
+    ).one()
+    return {
+        "executions": int(total),
+        "executions_from_cache": int(hits),
+        "hit_rate_pct": round(100 * int(hits) / int(total), 1) if total else None,
+    }
+
+
+def table_stats(conn: Connection, now: datetime) -> dict[str, Any]:
+    row = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(CACHE.c.size_bytes), 0),
+            func.coalesce(func.sum(CACHE.c.hits), 0),
+            func.min(CACHE.c.created_at),
+            func.max(CACHE.c.last_used_at),
+        )
+    ).one()
+    expired = conn.execute(
+        select(func.count()).where(CACHE.c.expires_at.is_not(None), CACHE.c.expires_at <= now)
+    ).scalar_one()
+    return {
+        "entries": int(row[0]),
+        "bytes": int(row[1]),
+        "hits": int(row[2]),
+        "expired": int(expired),
+        "oldest": row[3],
+        "last_used": row[4],
+    }

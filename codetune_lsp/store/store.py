@@ -1,0 +1,319 @@
+"""The store's API for the server and the engine: :func:`open_store` and :class:`Store`.
+
+Writes (executions, feedback, cache entries, prompt versions) are queued to the process's single
+writer thread and return a :class:`Pending` that resolves once COMMITTED; queueing costs
+microseconds, so it is safe on the event loop. Reads that the engine needs on the request path
+(cache lookups, label resolution) are ``async`` and run in a worker thread; the CLI uses the
+synchronous ``read``/``write``. ``aclose()`` (for ``server.on_close``) drains the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import logging
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy.orm import Session
+
+from codetune_lsp.paths import Paths
+from codetune_lsp.redaction import mask_url, redact
+from codetune_lsp.settings import Settings, StoreSettings
+from codetune_lsp.store import cache as cache_ops
+from codetune_lsp.store import prompts
+from codetune_lsp.store.cache import CacheCounters, CachedResponse, CachePolicy, CacheRequest
+from codetune_lsp.store.db import (
+    database_url,
+    make_engine,
+    read_transaction,
+    write_transaction,
+)
+from codetune_lsp.store.ids import new_ulid
+from codetune_lsp.store.migrate import upgrade
+from codetune_lsp.store.models import FEEDBACK_KINDS, Execution, Feedback, utcnow
+from codetune_lsp.store.records import EXECUTIONS, ExecutionRecord, build_execution_row
+from codetune_lsp.store.writer import BatchWriter, Pending
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_COMMENT_CHARS = 4000
+
+
+class UnknownExecutionError(LookupError):
+    """Feedback names an execution id the store does not have."""
+
+
+def open_store(
+    settings: Settings | StoreSettings,
+    paths: Paths,
+    *,
+    migrate: bool = True,
+    max_batch: int = 512,
+) -> Store:
+    """Open (creating and migrating as needed) the store configured by ``settings``."""
+    store_settings = settings.store if isinstance(settings, Settings) else settings
+    url = database_url(store_settings, paths)
+    engine = make_engine(url, synchronous=store_settings.synchronous)
+    try:
+        if migrate:
+            upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Store(engine, store_settings, max_batch=max_batch)
+
+
+def _close_at_exit(ref: weakref.ref[Store]) -> None:
+    store = ref()
+    if store is not None:
+        store.close()
+
+
+class Store:
+    """History, feedback, response cache and prompt versions behind one object."""
+
+    def __init__(
+        self, engine: Engine, settings: StoreSettings | None = None, *, max_batch: int = 512
+    ) -> None:
+        self.engine = engine
+        self.settings = settings or StoreSettings()
+        self.cache_policy = CachePolicy.from_settings(self.settings)
+        self.cache_counters = CacheCounters()
+        self._writer = BatchWriter(engine, max_batch=max_batch)
+        # A per-instance callable, so unregistering it leaves other stores registered.
+        self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
+        atexit.register(self._atexit)
+
+    def __repr__(self) -> str:
+        return f"Store({mask_url(str(self.engine.url))!r})"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def writer(self) -> BatchWriter:
+        return self._writer
+
+    # -- executions -----------------------------------------------------------------------
+    def record_execution(self, record: ExecutionRecord) -> Pending[str]:
+        """Queue ``record``; the Pending carries the new id now and resolves after commit."""
+        record.validate()
+        execution_id = new_ulid()
+        created_at = record.created_at or utcnow()
+        record_text = self.settings.record_text
+        return self._writer.submit_row(
+            EXECUTIONS,
+            lambda: build_execution_row(record, execution_id, created_at, record_text),
+            result=execution_id,
+            id=execution_id,
+        )
+
+    def record_cache_hit(self, record: ExecutionRecord, cached: CachedResponse) -> Pending[str]:
+        """Record an answer served from the cache: cache flag set, cost 0."""
+        return self.record_execution(
+            record.replace(
+                cache_hit=True,
+                estimated_cost=0.0,
+                success=True,
+                output=cached.output,
+                finish_reason=cached.finish_reason,
+                input_tokens=cached.input_tokens,
+                output_tokens=cached.output_tokens,
+                error_class=None,
+                error_message=None,
+            )
+        )
+
+    # -- feedback -------------------------------------------------------------------------
+    def add_feedback(
+        self,
+        execution_id: str,
+        kind: str,
+        *,
+        rating: int | None = None,
+        comment: str | None = None,
+    ) -> Pending[int]:
+        """Record what the user did with an execution's result; resolves to the feedback id.
+
+        ``kind``: accepted / rejected (completions), applied / dismissed (code actions), or
+        rating (with ``rating`` 1-5). Raises ValueError at once for bad input; the Pending
+        raises :class:`UnknownExecutionError` when no such execution was committed.
+        """
+        if not isinstance(execution_id, str) or not execution_id:
+            raise ValueError("execution_id must be a non-empty string")
+        if kind not in FEEDBACK_KINDS:
+            raise ValueError(f"unknown feedback kind {kind!r}; expected one of {FEEDBACK_KINDS}")
+        if kind == "rating":
+            if isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+                raise ValueError("a rating must be a whole number from 1 to 5")
+        elif rating is not None:
+            raise ValueError(f"feedback of kind {kind!r} takes no rating")
+        if comment is not None and not isinstance(comment, str):
+            raise ValueError("comment must be a string")
+        created_at = utcnow()
+
+        def insert(conn: Connection) -> int:
+            known = conn.execute(select(exists().where(Execution.id == execution_id))).scalar()
+            if not known:
+                raise UnknownExecutionError(f"no execution with id {execution_id!r}")
+            text = redact(comment)[:MAX_COMMENT_CHARS] if comment is not None else None
+            result = conn.execute(
+                Feedback.__table__.insert().values(
+                    execution_id=execution_id,
+                    kind=kind,
+                    rating=rating,
+                    comment=text,
+                    created_at=created_at,
+                )
+            )
+            assert result.inserted_primary_key is not None
+            return int(result.inserted_primary_key[0])
+
+        return self._writer.submit(insert)
+
+    # -- response cache -------------------------------------------------------------------
+    def cache_lookup(self, request: CacheRequest) -> CachedResponse | None:
+        """Synchronous lookup (counts hit/miss, queues the LRU touch). Prefer ``cache_get``."""
+        if self.cache_policy.bypass_reason(request):
+            self.cache_counters.add("bypassed")
+            return None
+        now = utcnow()
+        key = request.key
+        with read_transaction(self.engine) as conn:
+            found = cache_ops.lookup(conn, key, now)
+        if found is None:
+            self.cache_counters.add("misses")
+            return None
+        self.cache_counters.add("hits")
+        self._writer.submit(lambda conn: cache_ops.touch(conn, key, now))
+        return found
+
+    async def cache_get(self, request: CacheRequest) -> CachedResponse | None:
+        """Look ``request`` up without blocking the event loop."""
+        if self.cache_policy.bypass_reason(request):
+            self.cache_counters.add("bypassed")
+            return None
+        return await asyncio.to_thread(self.cache_lookup, request)
+
+    def cache_put(
+        self, request: CacheRequest, response: CachedResponse, *, success: bool = True
+    ) -> Pending[bool]:
+        """Store a response; resolves to False when the policy refuses it (errors, sampling)."""
+        reason = self.cache_policy.refuse_reason(request, response, success)
+        if reason:
+            self.cache_counters.add("refused")
+            return Pending.resolved(False)
+        policy = self.cache_policy
+        now = utcnow()
+
+        def put(conn: Connection) -> bool:
+            cache_ops.put(conn, request, response, policy, now)
+            return True
+
+        self.cache_counters.add("stored")
+        return self._writer.submit(put)
+
+    def invalidate_cache(self, template_version_id: int) -> Pending[int]:
+        """Drop cached responses of one template version; resolves to the number dropped."""
+        return self._writer.submit(
+            lambda conn: cache_ops.invalidate_version(conn, template_version_id)
+        )
+
+    def clear_cache(self) -> Pending[int]:
+        return self._writer.submit(cache_ops.clear)
+
+    def prune_cache(self) -> Pending[dict[str, int]]:
+        """Delete expired entries and the least recently used ones above the cap."""
+        cap = self.cache_policy.max_entries
+        return self._writer.submit(lambda conn: cache_ops.prune(conn, utcnow(), cap))
+
+    # -- prompt versions ------------------------------------------------------------------
+    def create_version(
+        self,
+        template: str,
+        body: str,
+        config: dict[str, Any] | None = None,
+        note: str = "",
+    ) -> Pending[prompts.VersionInfo]:
+        return self.submit(lambda s: prompts.create_version(s, template, body, config, note))
+
+    def set_label(
+        self, template: str, label: str, version_id: int, actor: str = "", reason: str = ""
+    ) -> Pending[prompts.LabelInfo]:
+        return self.submit(
+            lambda s: prompts.set_label(s, template, label, version_id, actor, reason)
+        )
+
+    def rollback_label(
+        self, template: str, label: str, actor: str = "", reason: str = "rollback"
+    ) -> Pending[prompts.LabelInfo]:
+        return self.submit(lambda s: prompts.rollback_label(s, template, label, actor, reason))
+
+    def create_experiment(
+        self, name: str, template: str, arms: Sequence[tuple[str, int, float]]
+    ) -> Pending[prompts.ExperimentInfo]:
+        return self.submit(lambda s: prompts.create_experiment(s, name, template, arms))
+
+    async def resolve_label(self, template: str, label: str) -> prompts.VersionInfo | None:
+        return await self.aread(lambda s: prompts.resolve_label(s, template, label))
+
+    async def active_experiment(self, template: str) -> prompts.ExperimentInfo | None:
+        return await self.aread(lambda s: prompts.active_experiment(s, template))
+
+    # -- generic access -------------------------------------------------------------------
+    def submit(self, fn: Callable[[Session], T]) -> Pending[T]:
+        """Run ``fn(session)`` in a write transaction on the writer thread."""
+
+        def run(conn: Connection) -> T:
+            with Session(bind=conn, expire_on_commit=False) as session:
+                result = fn(session)
+                session.commit()  # releases the session's savepoint; the writer commits
+            return result
+
+        return self._writer.submit(run)
+
+    def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in a read transaction on this thread (never blocks writers)."""
+        with read_transaction(self.engine) as conn, Session(bind=conn) as session:
+            return fn(session)
+
+    async def aread(self, fn: Callable[[Session], T]) -> T:
+        return await asyncio.to_thread(self.read, fn)
+
+    def write(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn(session)`` in a write transaction on this thread (CLI, tests, scripts)."""
+        with (
+            write_transaction(self.engine) as conn,
+            Session(bind=conn, expire_on_commit=False) as session,
+        ):
+            result = fn(session)
+            session.commit()
+        return result
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def flush(self) -> Pending[None]:
+        """Resolves once everything queued before it is committed."""
+        return self._writer.flush()
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Drain the write queue and release the database. Idempotent."""
+        if not self._writer.closed:
+            self._writer.close(timeout)
+            self.engine.dispose()
+        atexit.unregister(self._atexit)
+
+    async def aclose(self) -> None:
+        """``close()`` off the event loop; suitable for ``server.on_close``."""
+        await asyncio.to_thread(self.close)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,346 @@
+"""The single writer of a process: a thread with a queue, batching many writes per transaction.
+
+Callers on the asyncio event loop only put an item on a queue (microseconds) and get a
+:class:`Pending` back; the thread takes whatever is queued (up to ``max_batch``), applies it in
+ONE write transaction and resolves each item's future only after the COMMIT returned. So a
+resolved future means "durably recorded" and a caller that awaits it knows.
+
+Failure isolation: each group of rows and each call runs inside a savepoint, so one bad item
+(a foreign key that does not exist, a validation error) fails alone and the rest of the batch
+commits. A transaction-level failure (disk full, lock timeout) is retried a few times, then
+every item of the batch fails with that error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Generator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from codetune_lsp.redaction import redact
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+SideRows = Sequence[tuple[Table, dict[str, Any]]]
+# Returns the row, plus rows of other tables to insert first unless already there (by key).
+RowBuilder = Callable[[], tuple[dict[str, Any], SideRows]]
+TRANSACTION_RETRIES = 5
+
+
+class StoreClosedError(RuntimeError):
+    """The store was closed; nothing more can be written."""
+
+
+class Pending(Generic[T]):
+    """A write that was queued: await it (asyncio) or call ``result()`` (threads).
+
+    It resolves after the transaction holding the write committed; it raises the write's error
+    otherwise. ``id`` is the new row's id when it is known up front (executions).
+    """
+
+    __slots__ = ("_future", "id")
+
+    def __init__(self, future: Future[T], id: str | None = None) -> None:
+        self._future = future
+        self.id = id
+
+    @classmethod
+    def resolved(cls, value: T, id: str | None = None) -> Pending[T]:
+        future: Future[T] = Future()
+        future.set_result(value)
+        return cls(future, id)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return asyncio.wrap_future(self._future).__await__()
+
+    def result(self, timeout: float | None = None) -> T:
+        return self._future.result(timeout)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    @property
+    def future(self) -> Future[T]:
+        return self._future
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Rows for one table; ``build`` runs on the writer thread (redaction, hashing)."""
+
+    table: Table
+    build: RowBuilder
+    future: Future[Any]
+    result: Any = None
+
+
+@dataclass(slots=True)
+class _Call:
+    fn: Callable[[Connection], Any]
+    future: Future[Any]
+
+
+_STOP = object()
+
+
+class BatchWriter:
+    """One writer thread per store (and so per process)."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = 512, name: str = "store-writer"):
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._name = name
+        self._conn: Connection | None = None
+        self.batches = 0
+        self.items = 0
+
+    # -- producer side (any thread, never blocks) ------------------------------------------
+    def submit_row(
+        self,
+        table: Table,
+        build: RowBuilder,
+        result: Any = None,
+        id: str | None = None,
+    ) -> Pending[Any]:
+        """Insert the row ``build()`` returns; the Pending resolves to ``result``."""
+        future: Future[Any] = Future()
+        self._put(_Rows(table, build, future, result))
+        return Pending(future, id)
+
+    def submit(self, fn: Callable[[Connection], T]) -> Pending[T]:
+        """Run ``fn(connection)`` inside a write transaction on the writer thread."""
+        future: Future[T] = Future()
+        self._put(_Call(fn, future))
+        return Pending(future)
+
+    def flush(self) -> Pending[None]:
+        """Resolves once everything queued before this call is committed."""
+        return self.submit(lambda conn: None)
+
+    def _put(self, item: Any) -> None:
+        if self._closed:
+            raise StoreClosedError("the store is closed")
+        if self._thread is None:
+            with self._lock:
+                if self._closed:
+                    raise StoreClosedError("the store is closed")
+                if self._thread is None:
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+        self._queue.put(item)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Drain the queue (everything queued is committed or failed), then stop the thread."""
+        with self._lock:
+            if self._closed:
+                thread = None
+            else:
+                self._closed = True
+                thread = self._thread
+                if thread is not None:
+                    self._queue.put(_STOP)
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+            if thread.is_alive():
+                log.error("the store writer did not finish within %s s", timeout)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._process(batch)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _process(self, batch: list[Any]) -> None:
+        # Build rows first (redaction and hashing run here, off the event loop).
+        work: list[Any] = []
+        for item in batch:
+            if isinstance(item, _Rows):
+                try:
+                    row = item.build()
+                except Exception as exc:  # a record that cannot be turned into a row
+                    item.future.set_exception(exc)
+                    continue
+                work.append((item, row))
+            else:
+                work.append((item, None))
+        if not work:
+            return
+        delay = 0.05
+        for attempt in range(TRANSACTION_RETRIES):
+            try:
+                outcomes = self._transaction(work)
+            except Exception as exc:
+                self._reset_connection()
+                if attempt + 1 < TRANSACTION_RETRIES and _retryable(exc):
+                    log.warning("store write failed (%s); retrying", _describe(exc))
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                log.error("store write of %d items failed: %s", len(work), _describe(exc))
+                for item, _row in work:
+                    _fail(item.future, exc)
+                return
+            self.batches += 1
+            self.items += len(work)
+            for (item, _row), (ok, value) in zip(work, outcomes, strict=True):
+                if ok:
+                    item.future.set_result(value)
+                else:
+                    _fail(item.future, value)
+            return
+
+    def _reset_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:  # pragma: no cover - best effort
+                pass
+            self._conn = None
+
+    def _transaction(self, work: list[tuple[Any, Any]]) -> list[tuple[bool, Any]]:
+        conn = self._connection()
+        outcomes: list[tuple[bool, Any]] = [(False, None)] * len(work)
+        with conn.begin():
+            index = 0
+            while index < len(work):
+                item = work[index][0]
+                if isinstance(item, _Rows):
+                    end = index
+                    while (
+                        end < len(work)
+                        and isinstance(work[end][0], _Rows)
+                        and work[end][0].table is item.table
+                    ):
+                        end += 1
+                    self._insert_group(conn, work, index, end, outcomes)
+                    index = end
+                else:
+                    try:
+                        with conn.begin_nested():
+                            outcomes[index] = (True, item.fn(conn))
+                    except Exception as exc:
+                        if _transaction_level(exc):
+                            raise
+                        outcomes[index] = (False, exc)
+                    index += 1
+        return outcomes
+
+    def _insert_group(
+        self,
+        conn: Connection,
+        work: list[tuple[Any, Any]],
+        start: int,
+        end: int,
+        outcomes: list[tuple[bool, Any]],
+    ) -> None:
+        table = work[start][0].table
+        try:
+            with conn.begin_nested():
+                _insert(conn, table, [work[i][1] for i in range(start, end)])
+            for i in range(start, end):
+                outcomes[i] = (True, work[i][0].result)
+            return
+        except Exception as exc:
+            if _transaction_level(exc) or end - start == 1:
+                if _transaction_level(exc):
+                    raise
+                outcomes[start] = (False, exc)
+                return
+        for i in range(start, end):  # find the bad row(s): one savepoint each
+            try:
+                with conn.begin_nested():
+                    _insert(conn, table, [work[i][1]])
+                outcomes[i] = (True, work[i][0].result)
+            except Exception as exc:
+                if _transaction_level(exc):
+                    raise
+                outcomes[i] = (False, exc)
+
+
+def _insert(conn: Connection, table: Table, built: list[Any]) -> None:
+    side: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
+    for _row, extras in built:
+        for side_table, side_row in extras:
+            key = tuple(side_row[c.name] for c in side_table.primary_key.columns)
+            side.setdefault(side_table, {})[key] = side_row
+    for side_table, by_key in side.items():
+        conn.execute(insert_if_absent(conn, side_table), list(by_key.values()))
+    conn.execute(table.insert(), [row for row, _extras in built])
+
+
+def insert_if_absent(conn: Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    text = str(exc).lower()
+    markers = ("locked", "busy", "could not serialize", "deadlock")
+    return isinstance(exc, OperationalError) and any(m in text for m in markers)
+
+
+def _transaction_level(exc: BaseException) -> bool:
+    """Errors that doom the whole transaction rather than one item."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc).lower()
+        return any(w in text for w in ("locked", "busy", "disk", "i/o", "full", "readonly"))
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    return redact(f"{type(exc).__name__}: {exc}".splitlines()[0])[:500]
+
+
+def _fail(future: Future[Any], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
