@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from codetune_lsp.models._hf import LoadedModel
 
-_DECODER = json.JSONDecoder()
+# strict=False: raw control characters inside strings are accepted (grammars allow them).
+_DECODER = json.JSONDecoder(strict=False)
 
 
 def parse_lenient(text: str) -> Any:
@@ -26,7 +27,7 @@ def parse_lenient(text: str) -> Any:
         stripped = stripped.split("\n", 1)[1] if "\n" in stripped else ""
         stripped = stripped.rsplit("```", 1)[0]
     try:
-        return json.loads(stripped)
+        return _DECODER.decode(stripped)
     except ValueError:
         pass
     for index, char in enumerate(stripped):
