@@ -29,6 +29,9 @@ Family = Literal["whiterabbitneo", "codet5p"]
 BackendKind = Literal["local", "openai", "tgi"]
 Quantization = Literal["none", "int8", "nf4", "fp4"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
+ComputeDType = Literal["auto", "float32", "bfloat16", "float16"]
+RemoteApi = Literal["completions", "chat"]
+ResponseFormat = Literal["json_schema", "json_object"]
 Trigger = Literal["open", "save", "idle", "off"]
 
 
@@ -70,6 +73,23 @@ class ModelProfile:
     api_key_env: str = ""
     trust_remote_code: bool = False
     timeout_s: float = 60.0
+    # Family variant from the profile table (e.g. "whiterabbitneo-33b-v1"); empty: from ``id``.
+    variant: str = ""
+    # bitsandbytes 4-bit compute dtype ("auto": bfloat16 on CUDA, float32 on CPU).
+    compute_dtype: ComputeDType = "auto"
+    double_quant: bool = False
+    # Local backend: most requests in one ``generate`` call, and how long to wait for company.
+    max_batch_size: int = 8
+    batch_wait_ms: int = 2
+    # 0: the context length from the family table (or the model config).
+    context_length: int = 0
+    # Remote backends.
+    api: RemoteApi = "completions"
+    response_format: ResponseFormat = "json_schema"
+    connect_timeout_s: float = 5.0
+    max_retries: int = 2
+    # Extra CA bundle (PEM path) for a private server; TLS verification is always on.
+    ca_bundle: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,334 @@
+"""The torch side of the local backend: loading and one batched ``generate`` call.
+
+Imported only from the model worker thread (and tests), so the server starts without torch.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoModelForSeq2SeqLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    GenerationConfig,
+    LogitsProcessorList,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from codetune_lsp.models.base import BackendError
+from codetune_lsp.models.profiles import FamilyProfile
+from codetune_lsp.redaction import redact
+from codetune_lsp.settings import ModelProfile
+
+if TYPE_CHECKING:
+    from codetune_lsp.models.local import Slot
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    """A model and its tokenizer, ready to generate, plus the facts ``models check`` prints."""
+
+    name: str
+    profile: ModelProfile
+    row: FamilyProfile
+    model: Any
+    tokenizer: Any
+    eos_ids: list[int]
+    pad_id: int
+    device: str
+    dtype: str
+    quantization: str
+    model_id: str
+    revision: str
+    context_length: int
+    load_s: float
+    seq2seq: bool
+    fim_enabled: bool
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=True).input_ids)
+
+    def footprint_bytes(self) -> int:
+        return int(self.model.get_memory_footprint())
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _resolve_dtype(profile: ModelProfile, cuda: bool) -> torch.dtype:
+    if profile.dtype != "auto":
+        return _DTYPES[profile.dtype]
+    if cuda:
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _quantization_config(profile: ModelProfile, cuda: bool) -> BitsAndBytesConfig | None:
+    q = profile.quantization
+    if q == "none":
+        return None
+    if q == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    compute = (
+        _DTYPES[profile.compute_dtype]
+        if profile.compute_dtype != "auto"
+        else (torch.bfloat16 if cuda else torch.float32)
+    )
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type=q,
+        bnb_4bit_compute_dtype=compute,
+        bnb_4bit_use_double_quant=profile.double_quant,
+    )
+
+
+def load(
+    name: str, profile: ModelProfile, row: FamilyProfile, progress: Callable[[str], None]
+) -> LoadedModel:
+    """Load tokenizer and weights for ``profile``; every failure is one ``BackendError``."""
+    started = time.perf_counter()
+    source = profile.id
+    if not source:
+        raise BackendError(name, "no model id is set", f"set models.{name}.id to a hub id or path")
+    local = Path(source).expanduser().is_dir()
+    if local:
+        source = str(Path(source).expanduser())
+    common: dict[str, Any] = {"trust_remote_code": profile.trust_remote_code}
+    if profile.revision and not local:
+        common["revision"] = profile.revision
+    cuda = torch.cuda.is_available()
+    try:
+        progress(f"reading the configuration of {profile.id}")
+        config = AutoConfig.from_pretrained(source, **common)
+        _check_architecture(name, row, config)
+        progress("loading the tokenizer")
+        tokenizer = AutoTokenizer.from_pretrained(source, **common)
+        dtype = _resolve_dtype(profile, cuda)
+        quant = _quantization_config(profile, cuda)
+        kwargs: dict[str, Any] = dict(common, use_safetensors=True, dtype=dtype)
+        if quant is not None:
+            kwargs["quantization_config"] = quant
+        if profile.device_map and (cuda or quant is not None or profile.device_map != "auto"):
+            kwargs["device_map"] = profile.device_map
+        if profile.max_memory:
+            kwargs["max_memory"] = {
+                (int(k) if k.isdigit() else k): v for k, v in profile.max_memory.items()
+            }
+        progress(f"loading weights ({profile.quantization}, {str(dtype).removeprefix('torch.')})")
+        cls = AutoModelForSeq2SeqLM if row.seq2seq else AutoModelForCausalLM
+        model = cls.from_pretrained(source, **kwargs)
+    except BackendError:
+        raise
+    except BaseException as exc:
+        raise explain_load_error(name, profile, exc) from exc
+    model.eval()
+    vocab = tokenizer.get_vocab()
+    eos_ids = sorted({vocab[t] for t in row.eos_tokens if t in vocab})
+    if not eos_ids and tokenizer.eos_token_id is not None:
+        eos_ids = [tokenizer.eos_token_id]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    context = profile.context_length or row.context_length
+    config_ctx = getattr(config, "max_position_embeddings", None) or getattr(
+        config, "n_positions", None
+    )
+    if not profile.context_length and config_ctx and not row.seq2seq:
+        context = min(context, int(config_ctx))
+    device = str(next(model.parameters()).device)
+    loaded = LoadedModel(
+        name=name,
+        profile=profile,
+        row=row,
+        model=model,
+        tokenizer=tokenizer,
+        eos_ids=eos_ids,
+        pad_id=int(pad_id),
+        device=device,
+        dtype=str(getattr(model, "dtype", dtype)).removeprefix("torch."),
+        quantization=profile.quantization,
+        model_id=profile.id,
+        revision=_resolved_revision(model, profile),
+        context_length=context,
+        load_s=time.perf_counter() - started,
+        seq2seq=row.seq2seq,
+        fim_enabled=row.fim_supported(vocab),
+    )
+    progress("warming up")
+    _warm_up(loaded)
+    progress("ready")
+    return loaded
+
+
+def _warm_up(loaded: LoadedModel) -> None:
+    """One single-token generation so the first real request does not pay for lazy setup."""
+    start = loaded.eos_ids[0] if loaded.seq2seq else (loaded.tokenizer.bos_token_id or 0)
+    ids = torch.tensor([[start]], device=loaded.device)
+    with torch.inference_mode():
+        loaded.model.generate(
+            input_ids=ids,
+            attention_mask=torch.ones_like(ids),
+            generation_config=GenerationConfig(
+                max_new_tokens=1, do_sample=False, pad_token_id=loaded.pad_id, eos_token_id=None
+            ),
+        )
+
+
+def _resolved_revision(model: Any, profile: ModelProfile) -> str:
+    commit = getattr(model.config, "_commit_hash", None)
+    return str(commit or profile.revision or "")
+
+
+def _check_architecture(name: str, row: FamilyProfile, config: Any) -> None:
+    archs = list(getattr(config, "architectures", None) or [])
+    is_enc_dec = bool(getattr(config, "is_encoder_decoder", False))
+    if is_enc_dec != row.seq2seq:
+        want = "an encoder-decoder (T5)" if row.seq2seq else "a decoder-only (Llama/Qwen)"
+        raise BackendError(
+            name,
+            f"the weights are {', '.join(archs) or config.model_type}, not {want} model "
+            f"as family '{row.family}' expects",
+            f"set models.{name}.family to match the weights",
+        )
+
+
+def explain_load_error(name: str, profile: ModelProfile, exc: BaseException) -> BackendError:
+    """Map a loading failure to one message with the fix."""
+    text = redact(f"{type(exc).__name__}: {exc}")
+    low = text.lower()
+    model_id = profile.id
+    rev = f" --revision {profile.revision}" if profile.revision else ""
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in low or "can't allocate" in low:
+        return BackendError(
+            name,
+            f"not enough memory to load {model_id} ({profile.quantization}, {profile.dtype})",
+            f'set models.{name}.quantization = "nf4", pick a smaller variant, or set '
+            f"models.{name}.max_memory to offload layers to the CPU",
+        )
+    if "trust_remote_code" in low or "custom code" in low:
+        return BackendError(
+            name,
+            f"{model_id} needs its own remote code to load",
+            f"only if you trust the repository, set models.{name}.trust_remote_code = true in "
+            "your user config file",
+        )
+    if profile.quantization != "none" and ("bitsandbytes" in low or "bnb" in low or "cuda" in low):
+        return BackendError(
+            name,
+            f"{profile.quantization} quantization is not available here ({text[:200]})",
+            f'set models.{name}.quantization = "none" on this machine, or run it on a CUDA GPU '
+            "with bitsandbytes installed",
+        )
+    local = Path(model_id).expanduser().exists() or model_id.startswith(("/", ".", "~"))
+    if local:
+        if "safetensors" in low or "no file named" in low or "does not appear" in low:
+            return BackendError(
+                name,
+                f"no safetensors weights in {model_id}",
+                "save the model with save_pretrained(..., safe_serialization=True); pickled "
+                ".bin weights are never loaded",
+            )
+        return BackendError(
+            name,
+            f"cannot load the model at {model_id} ({text[:200]})",
+            f"check that models.{name}.id points at a directory made by save_pretrained",
+        )
+    if "revision" in low and profile.revision:
+        return BackendError(
+            name,
+            f"revision {profile.revision} of {model_id} was not found",
+            f"check models.{name}.revision",
+        )
+    if "safetensors" in low or "does not appear to have a file named" in low:
+        return BackendError(
+            name,
+            f"{model_id} has no safetensors weights",
+            "use a revision or a conversion that ships .safetensors; pickled weights are never "
+            "loaded",
+        )
+    if _offline() or "connect" in low or "offline" in low or "cached" in low:
+        why = "HF_HUB_OFFLINE is set" if _offline() else "the hub cannot be reached"
+        return BackendError(
+            name,
+            f"weights for {model_id} are not in the local cache and {why}",
+            f"download them on a connected machine with `huggingface-cli download {model_id}"
+            f"{rev}` or set models.{name}.id to a local path",
+        )
+    return BackendError(
+        name,
+        f"cannot load {model_id} ({text[:200]})",
+        f"check models.{name}.id and models.{name}.revision",
+    )
+
+
+class _BatchControl(StoppingCriteria):
+    """Per-step hook: feeds each row's new token to its slot and says which rows are done."""
+
+    def __init__(self, slots: Sequence[Slot], eos_ids: Sequence[int]) -> None:
+        self.slots = slots
+        self.eos = frozenset(eos_ids)
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        last = input_ids[:, -1].tolist()
+        done = [slot.step(token, self.eos) for slot, token in zip(self.slots, last, strict=True)]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def run_batch(
+    loaded: LoadedModel,
+    slots: Sequence[Slot],
+    logits_processors: Sequence[Any] = (),
+) -> None:
+    """Generate for ``slots`` in one call; every slot is finished when this returns."""
+    tok = loaded.tokenizer
+    encoded = [tok(slot.prompt_text, add_special_tokens=True).input_ids for slot in slots]
+    width = max(len(ids) for ids in encoded)
+    left = not loaded.seq2seq  # decoder-only models continue from the right edge
+    input_ids = torch.full((len(slots), width), loaded.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(slots), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        span = slice(width - len(ids), width) if left else slice(0, len(ids))
+        input_ids[row, span] = torch.tensor(ids, dtype=torch.long)
+        mask[row, span] = 1
+        slots[row].begin(len(ids), loaded.decode)
+    first = slots[0].request
+    config = GenerationConfig(
+        max_new_tokens=max(slot.request.max_new_tokens for slot in slots),
+        do_sample=not first.greedy,
+        temperature=first.temperature if not first.greedy else None,
+        top_p=first.top_p if not first.greedy else None,
+        top_k=None,
+        num_beams=1,
+        eos_token_id=loaded.eos_ids,
+        pad_token_id=loaded.pad_id,
+        decoder_start_token_id=getattr(loaded.model.config, "decoder_start_token_id", None),
+    )
+    device = loaded.device if loaded.device != "meta" else "cpu"
+    if first.seed is not None:
+        torch.manual_seed(first.seed)
+    control = _BatchControl(slots, loaded.eos_ids)
+    with torch.inference_mode():
+        loaded.model.generate(
+            input_ids=input_ids.to(device),
+            attention_mask=mask.to(device),
+            generation_config=config,
+            stopping_criteria=StoppingCriteriaList([control]),
+            logits_processor=LogitsProcessorList(list(logits_processors)),
+        )
+    for slot in slots:
+        slot.finish_if_open("length")

@@ -1,0 +1,464 @@
+"""The local transformers backend: one worker thread per loaded model, a queue, batching.
+
+The event loop only enqueues and awaits. The worker thread loads the model (reporting stage
+messages), then takes requests from its queue, groups compatible ones (same sampling, no seed,
+no schema) into one left-padded ``generate`` call, and stops each row on eos, stop string,
+token budget or cancellation, checked after every decoding step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from codetune_lsp.models.base import (
+    BackendError,
+    CancelToken,
+    FinishReason,
+    GenerationRequest,
+    GenerationResult,
+    Health,
+    ProgressCallback,
+    StreamDelta,
+    StreamEvent,
+)
+from codetune_lsp.models.profiles import LICENCE_NOTES, family_for, refuse_if_unsupported
+from codetune_lsp.models.structured import check_output
+from codetune_lsp.models.text import IncrementalText, StopWatcher, truncate_at_stop
+from codetune_lsp.settings import ModelProfile
+
+if TYPE_CHECKING:
+    from codetune_lsp.models._hf import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Slot:
+    """One request as the worker sees it; ``step`` runs on the worker thread per token."""
+
+    request: GenerationRequest
+    prompt_text: str
+    stops: tuple[str, ...]
+    cancel: CancelToken
+    model_id: str
+    revision: str
+    on_done: Callable[[GenerationResult | BaseException], None]
+    on_delta: Callable[[str], None] | None = None
+    enqueued: float = field(default_factory=time.perf_counter)
+    tokens_in: int = 0
+    steps: int = 0
+    tokens: list[int] = field(default_factory=list)
+    done: bool = False
+    t_first: float | None = None
+    _text: IncrementalText | None = None
+    _watch: StopWatcher | None = None
+    _emitted: int = 0
+    _decode: Callable[[Sequence[int]], str] | None = None
+    _stopped_at: int = -1
+
+    def begin(self, tokens_in: int, decode: Callable[[Sequence[int]], str]) -> None:
+        self.tokens_in = tokens_in
+        self._decode = decode
+        self._text = IncrementalText(decode)
+        self._watch = StopWatcher(self.stops)
+
+    def step(self, token: int, eos: frozenset[int]) -> bool:
+        """Take one generated token; return True once this row must stop."""
+        if self.done:
+            return True
+        assert self._text is not None and self._watch is not None
+        self.steps += 1
+        if self.t_first is None:
+            self.t_first = time.perf_counter()
+        if token in eos:
+            self._finish("stop")
+            return True
+        self.tokens.append(token)
+        delta = self._text.push(token)
+        if delta:
+            hit = self._watch.find(self._text.text, len(delta))
+            if hit >= 0:
+                self._stopped_at = hit
+                self._finish("stop")
+                return True
+            if self.on_delta is not None:
+                safe = self._watch.safe_length(self._text.text)
+                if safe > self._emitted:
+                    self.on_delta(self._text.text[self._emitted : safe])
+                    self._emitted = safe
+        if self.cancel.cancelled:
+            self._finish("cancelled")
+        elif self.steps >= self.request.max_new_tokens:
+            self._finish("length")
+        return self.done
+
+    def finish_if_open(self, reason: FinishReason) -> None:
+        if not self.done:
+            self._finish(reason)
+
+    def _finish(self, reason: FinishReason) -> None:
+        self.done = True
+        text = self._decode(self.tokens) if self._decode is not None else ""
+        text, hit = truncate_at_stop(text, self.stops)
+        if hit and reason != "cancelled":
+            reason = "stop"
+        if self.on_delta is not None and len(text) > self._emitted:
+            self.on_delta(text[self._emitted :])
+        now = time.perf_counter()
+        parsed, error = check_output(text, self.request.json_schema)
+        if error and reason != "cancelled":
+            reason = "error"
+        self.on_done(
+            GenerationResult(
+                text=text,
+                finish_reason=reason,
+                tokens_in=self.tokens_in,
+                tokens_out=self.steps,
+                time_to_first_token_s=None
+                if self.t_first is None
+                else self.t_first - self.enqueued,
+                duration_s=now - self.enqueued,
+                model_id=self.model_id,
+                revision=self.revision,
+                json=parsed,
+                error=error,
+            )
+        )
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.done:
+            self.done = True
+            self.on_done(exc)
+
+    def batch_key(self) -> tuple[Any, ...] | None:
+        """Requests with equal keys share one ``generate`` call; None runs alone."""
+        r = self.request
+        if r.json_schema is not None or r.seed is not None:
+            return None
+        return ("greedy",) if r.greedy else ("sample", r.temperature, r.top_p)
+
+
+class ModelWorker(threading.Thread):
+    """Owns one model: loads it, then serves batches from its queue until ``stop``."""
+
+    def __init__(
+        self,
+        name: str,
+        profile: ModelProfile,
+        progress: Callable[[str], None],
+    ) -> None:
+        super().__init__(name=f"codetune-model-{name}", daemon=True)
+        self.profile_name = name
+        self.profile = profile
+        self.row = family_for(name, profile)
+        self._progress = progress
+        self.loaded: concurrent.futures.Future[LoadedModel] = concurrent.futures.Future()
+        self._queue: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
+        self._pending: deque[Slot] = deque()
+        self._batch_wait = profile.batch_wait_ms / 1000
+        self._max_batch = max(1, profile.max_batch_size)
+        self.batches: list[int] = []  # sizes of the batches run, for tests and stats
+
+    def submit(self, slot: Slot) -> None:
+        self._queue.put(slot)
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+    def run(self) -> None:
+        try:
+            from codetune_lsp.models import _hf
+        except ImportError as exc:
+            self.loaded.set_exception(
+                BackendError(
+                    self.profile_name,
+                    f"the local backend needs torch and transformers ({exc.name} is missing)",
+                    "install them with `pip install 'codetune-lsp[local]'` (CPU torch first)",
+                )
+            )
+            return
+        try:
+            loaded = _hf.load(self.profile_name, self.profile, self.row, self._progress)
+        except BaseException as exc:
+            self.loaded.set_exception(exc)
+            return
+        self.loaded.set_result(loaded)
+        while True:
+            first = self._pending.popleft() if self._pending else self._queue.get()
+            if first is None:
+                break
+            batch = self._collect(first)
+            live = [s for s in batch if not self._drop_cancelled(s)]
+            if live:
+                self._run(_hf, loaded, live)
+        gone = BackendError(self.profile_name, "the model was unloaded", "retry the request")
+        for slot in self._pending:
+            slot.fail(gone)
+        while True:
+            try:
+                leftover = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if leftover is not None:
+                leftover.fail(gone)
+
+    def _collect(self, first: Slot) -> list[Slot]:
+        key = first.batch_key()
+        if key is None or self._max_batch == 1:
+            return [first]
+        batch = [first]
+        for slot in list(self._pending):
+            if len(batch) < self._max_batch and slot.batch_key() == key:
+                self._pending.remove(slot)
+                batch.append(slot)
+        deadline = time.perf_counter() + self._batch_wait
+        while len(batch) < self._max_batch:
+            remaining = deadline - time.perf_counter()
+            try:
+                nxt = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if nxt is None:
+                self._queue.put(None)
+                break
+            if nxt.batch_key() == key:
+                batch.append(nxt)
+            else:
+                self._pending.append(nxt)
+        return batch
+
+    @staticmethod
+    def _drop_cancelled(slot: Slot) -> bool:
+        if slot.cancel.cancelled:
+            slot.begin(0, lambda ids: "")
+            slot.finish_if_open("cancelled")
+            return True
+        return False
+
+    def _run(self, hf: Any, loaded: LoadedModel, batch: list[Slot]) -> None:
+        self.batches.append(len(batch))
+        try:
+            processors = []
+            if batch[0].request.json_schema is not None:
+                from codetune_lsp.models.structured import json_logits_processor
+
+                processors.append(json_logits_processor(loaded, batch[0].request.json_schema))
+            hf.run_batch(loaded, batch, processors)
+        except BaseException as exc:  # keep serving: one failed batch must not kill the model
+            error = exc if isinstance(exc, BackendError) else _generation_error(loaded, exc)
+            for slot in batch:
+                slot.fail(error)
+
+
+def _generation_error(loaded: LoadedModel, exc: BaseException) -> BackendError:
+    from codetune_lsp.models._hf import explain_load_error
+
+    mapped = explain_load_error(loaded.name, loaded.profile, exc)
+    if "memory" in mapped.problem:
+        return mapped
+    return BackendError(
+        loaded.name,
+        f"generation failed ({type(exc).__name__}: {str(exc)[:200]})",
+        "check the server log; retry with a shorter prompt or fewer tokens",
+    )
+
+
+class LocalBackend:
+    """A transformers model in this process, shared by every request for its profile."""
+
+    kind = "local"
+
+    def __init__(
+        self, name: str, profile: ModelProfile, *, progress: ProgressCallback | None = None
+    ) -> None:
+        self.name = name
+        self.profile = profile
+        self.row = family_for(name, profile)
+        refuse_if_unsupported(name, profile, self.row)
+        self._listeners: list[ProgressCallback] = [progress] if progress else []
+        self._worker: ModelWorker | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+        self.stages: list[str] = []
+
+    # -- loading -------------------------------------------------------------------------
+    def add_progress_listener(self, callback: ProgressCallback) -> None:
+        """``callback(stage)`` runs on the event loop for each loading stage."""
+        self._listeners.append(callback)
+
+    def _report(self, stage: str) -> None:
+        self.stages.append(stage)
+        log.info("model profile '%s': %s", self.name, stage)
+        loop = self._loop
+        for callback in list(self._listeners):
+            if loop is not None and not loop.is_closed():
+                loop.call_soon_threadsafe(callback, stage)
+            else:
+                callback(stage)
+
+    def start_loading(self) -> ModelWorker:
+        """Start the worker thread (loading in the background); idempotent, any thread."""
+        with self._lock:
+            failed = self._worker is not None and (
+                self._worker.loaded.done() and self._worker.loaded.exception() is not None
+            )
+            if self._worker is None or failed:  # a failed load is retried on the next request
+                note = LICENCE_NOTES.take(self.row)
+                if note:
+                    self._report(f"licence: {note}")
+                self._worker = ModelWorker(self.name, self.profile, self._report)
+                self._worker.start()
+            return self._worker
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.start_loading()
+
+    async def ready(self) -> LoadedModel:
+        """Wait until the model is loaded (raises the loading ``BackendError``)."""
+        await self.start()
+        assert self._worker is not None
+        return await asyncio.wrap_future(self._worker.loaded)
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        worker = self._worker
+        if worker is None or not worker.loaded.done() or worker.loaded.exception():
+            return None
+        return worker.loaded.result()
+
+    @property
+    def context_length(self) -> int:
+        loaded = self.loaded
+        if loaded is not None:
+            return loaded.context_length
+        return self.profile.context_length or self.row.context_length
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        return list(self._worker.batches) if self._worker else []
+
+    # -- generation ----------------------------------------------------------------------
+    def _slot(
+        self,
+        loaded: LoadedModel,
+        request: GenerationRequest,
+        on_done: Callable[[GenerationResult | BaseException], None],
+        on_delta: Callable[[str], None] | None,
+    ) -> Slot:
+        if request.prompt is not None:
+            prompt = request.prompt
+        else:
+            prompt = self.row.format_chat(request.messages)
+        stops = tuple(dict.fromkeys((*request.stop, *self.row.stop)))
+        tokens_in = loaded.count_tokens(prompt)
+        if tokens_in + request.max_new_tokens > loaded.context_length:
+            raise BackendError(
+                self.name,
+                f"the prompt has {tokens_in} tokens and {request.max_new_tokens} more were asked "
+                f"for, but the context holds {loaded.context_length}",
+                "fit the prompt to the context (count_tokens) or lower max_new_tokens",
+            )
+        return Slot(
+            request=request,
+            prompt_text=prompt,
+            stops=stops,
+            cancel=request.cancel or CancelToken(),
+            model_id=loaded.model_id,
+            revision=loaded.revision,
+            on_done=on_done,
+            on_delta=on_delta,
+        )
+
+    async def generate(self, request: GenerationRequest) -> GenerationResult:
+        loaded = await self.ready()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[GenerationResult] = loop.create_future()
+
+        def done(outcome: GenerationResult | BaseException) -> None:
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+        slot = self._slot(loaded, request, done, None)
+        assert self._worker is not None
+        self._worker.submit(slot)
+        try:
+            return await future
+        except asyncio.CancelledError:
+            slot.cancel.cancel()  # stops the generation itself, not just the wait
+            raise
+
+    async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
+        loaded = await self.ready()
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[StreamEvent | BaseException] = asyncio.Queue()
+
+        def done(outcome: GenerationResult | BaseException) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, outcome)
+
+        def delta(text: str) -> None:
+            loop.call_soon_threadsafe(events.put_nowait, StreamDelta(text))
+
+        slot = self._slot(loaded, request, done, delta)
+        assert self._worker is not None
+        self._worker.submit(slot)
+        try:
+            while True:
+                event = await events.get()
+                if isinstance(event, BaseException):
+                    raise event
+                yield event
+                if isinstance(event, GenerationResult):
+                    return
+        finally:
+            slot.cancel.cancel()  # a consumer that stops early stops the generation
+
+    async def count_tokens(self, text: str) -> int:
+        loaded = await self.ready()
+        return loaded.count_tokens(text)
+
+    async def health(self) -> Health:
+        worker = self._worker
+        if worker is None:
+            return Health(False, "not loaded yet", self.profile.id)
+        if not worker.loaded.done():
+            return Health(False, self.stages[-1] if self.stages else "loading", self.profile.id)
+        exc = worker.loaded.exception()
+        if exc is not None:
+            return Health(False, str(exc), self.profile.id)
+        loaded = worker.loaded.result()
+        return Health(
+            worker.is_alive(),
+            f"loaded on {loaded.device} ({loaded.dtype}, {loaded.quantization})",
+            loaded.model_id,
+            loaded.revision,
+        )
+
+    async def close(self) -> None:
+        worker = self._worker
+        if worker is None:
+            return
+        worker.stop()
+        await asyncio.to_thread(worker.join, 30)
+        self._worker = None
+
+
+def _settle(future: asyncio.Future[GenerationResult], outcome: Any) -> None:
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)

@@ -1,0 +1,47 @@
+"""Shared fixtures for the model backends: offline hub, tiny models built once per session."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+# Before anything imports huggingface_hub (it reads these once): never touch the network or
+# the real cache.
+_HF_HOME = Path(tempfile.mkdtemp(prefix="codetune-models-hf-"))
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HOME"] = str(_HF_HOME)
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(_HF_HOME))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    from tests.models.tiny_models import build_llama
+
+    return build_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    from tests.models.tiny_models import build_t5
+
+    return build_t5(tmp_path_factory.mktemp("tiny-t5"))
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("gguf", reason="writing a GGUF needs the gguf package (extra server-tests)")
+    from tests.models.tiny_models import build_gguf
+
+    return build_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
