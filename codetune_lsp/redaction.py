@@ -7,71 +7,106 @@ from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "[REDACTED]"
 
-# Names whose value is a secret whatever it looks like.
-_STRONG_NAME = (
-    r"[\w.\-]*(?:passwd|password|passphrase|pwd|secret|credential"
-    r"|(?:api|access|private|secret|account|master|signing|encryption|client)[_\-]?key"
-    r"|(?:auth|access|refresh|api|bearer|session|id|client)[_\-]?token)s?"
-)
-# Names that are often plain code (``key = item.key``): the value must also look random.
-_WEAK_NAME = r"[\w.\-]*(?:key|token)"
 # ``name: Type =`` annotations, then the assignment or mapping separator.
 _SEPARATOR = (
-    r"""["']?(?:\s*:\s*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:\s*\|\s*None)?)?"""
-    r"\s*(?::=|==|=|:)\s*"
+    r"""["']?(?:[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:[ \t]*\|[ \t]*None)?)?"""
+    r"[ \t]*(?::=|==|=|:)[ \t]*"
 )
 # An unquoted value that is code, not a secret: a literal, a call, an attribute, an index.
 _NOT_CODE = (
     r"(?!\[REDACTED\])(?!(?:None|True|False|null|nil|undefined|lambda|self|this)\b)"
-    r"(?![A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*\s*[(\[.])"
+    r"(?![A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*[ \t]*[(\[.])"
 )
-_RANDOM_LOOKING = r"(?=[^\s\"']*\d)(?=[^\s\"']*[A-Za-z])"
+# NAME = value, where NAME ends in a word that names a secret. ``password``-like words always
+# name one; ``key`` and ``token`` only after a telling prefix (``api_key``, ``auth_token``),
+# otherwise they are too often plain code (``key = item.key``) and the value must also look
+# random (letters and digits, 8+ characters, no spaces).
+_ASSIGNMENT = re.compile(
+    r"(?i)(?P<name>pass(?:wd|word|phrase)|pwd|secret|credential|key|token)s?\b"
+    + _SEPARATOR
+    + r"""(?:(?P<q>["'])(?P<quoted>(?!\[REDACTED\])(?:(?!(?P=q))[^\n]){4,})(?P=q)"""
+    + rf"""|(?P<bare>{_NOT_CODE}[^\s"']{{4,}}))"""
+)
+_STRONG_PREFIX = re.compile(
+    r"(?i)(?:api|access|private|secret|account|master|signing|encryption|client|auth|refresh"
+    r"|bearer|session|id)[_\-]?\Z"
+)
+_RANDOM_VALUE = re.compile(r"""(?=[^\s"']*\d)(?=[^\s"']*[A-Za-z])[^\s"']{8,}""")
 
-# Each pattern replaces its match (or group "secret" when present) with REDACTED.
-_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?"
-        r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
-        re.DOTALL,
+
+def _assignment(match: re.Match[str]) -> str:
+    group = "quoted" if match.group("quoted") is not None else "bare"
+    value = match.group(group)
+    if match.group("name").lower() in ("key", "token"):
+        before = match.string[max(0, match.start() - 12) : match.start()]
+        if not _STRONG_PREFIX.search(before) and not _RANDOM_VALUE.fullmatch(value):
+            return match.group(0)
+    start, end = match.span(group)
+    offset = match.start()
+    return match.group(0)[: start - offset] + REDACTED + match.group(0)[end - offset :]
+
+
+# Each rule: a pattern that replaces its match (or its group "secret") with REDACTED, and the
+# lower-case strings one of which must occur for it to match at all (a cheap pre-check that
+# keeps redaction of a long prompt fast).
+_RULES: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = (
+    (
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)",
+            re.DOTALL,
+        ),
+        ("private key",),
     ),
-    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
-    re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"),
-    re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"),
-    re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{20,}"),
-    re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"),
-    re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+"),
-    re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"),
-    re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"),
-    re.compile(r"\bpypi-[A-Za-z0-9_\-]{50,}"),
-    re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"),
-    re.compile(r"\bdop_v1_[a-f0-9]{64}\b"),
+    (
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
+        ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
+    ),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),
+    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"), ("github_pat_",)),
+    (re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), ("glpat-",)),
+    (re.compile(r"\bsk-(?:proj-|ant-|svcacct-)?[A-Za-z0-9_\-]{20,}"), ("sk-",)),
+    (
+        re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+        ("sk_live_", "sk_test_", "rk_live_", "rk_test_"),
+    ),
+    (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), ("xox",)),
+    (re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_\-]+"), ("hooks.slack.com",)),
+    (re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), ("hf_",)),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), ("aiza",)),
+    (re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), ("npm_",)),
+    (re.compile(r"\bpypi-[A-Za-z0-9_\-]{50,}"), ("pypi-",)),
+    (re.compile(r"\bSG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}\b"), ("sg.",)),
+    (re.compile(r"\bdop_v1_[a-f0-9]{64}\b"), ("dop_v1_",)),
     # JSON Web Tokens: header.payload.signature, both first parts base64url JSON.
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"(?i)\b(?:authorization\s*[:=]\s*)?bearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"),
-    re.compile(r"(?i)\bbasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})"),
-    # password = "correct horse battery staple", "api_key": "abcd", PASSWORD='x y'
-    re.compile(
-        rf"""(?i)\b{_STRONG_NAME}\b{_SEPARATOR}"""
-        r"""(?P<q>["'])(?P<secret>(?!\[REDACTED\])(?:(?!(?P=q))[^\n]){4,})(?P=q)"""
+    (
+        re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
+        ("eyj",),
     ),
-    # PASSWORD=hunter22, password: hunter22 (unquoted: up to the next space or quote)
-    re.compile(rf"""(?i)\b{_STRONG_NAME}\b{_SEPARATOR}(?P<secret>{_NOT_CODE}[^\s"']{{4,}})"""),
-    # key = "a8f5f167f44f4964e6c998dee827110c" (only when the value looks random)
-    re.compile(
-        rf"""(?i)\b{_WEAK_NAME}\b{_SEPARATOR}(?P<q>["']?)"""
-        rf"""(?P<secret>{_NOT_CODE}{_RANDOM_LOOKING}[^\s"']{{8,}})(?P=q)"""
+    (
+        re.compile(
+            r"(?i)\b(?:authorization\s*[:=]\s*)?bearer\s+(?P<secret>[A-Za-z0-9._~+/=\-]{16,})"
+        ),
+        ("bearer",),
     ),
-    re.compile(r"(?P<scheme>[a-z][a-z0-9+.\-]*://)[^\s/:@]*:(?P<secret>[^\s/@]+)@", re.I),
+    (re.compile(r"(?i)\bbasic\s+(?P<secret>[A-Za-z0-9+/]{12,}={0,2})"), ("basic",)),
+    # password = "correct horse battery staple", "api_key": "abcd", PASSWORD=hunter22
+    (_ASSIGNMENT, ("pass", "pwd", "secret", "credential", "key", "token")),
+    # scheme://user:password@host (the user may be empty: redis://:password@host)
+    (re.compile(r"://[^\s/:@]*:(?P<secret>[^\s/@]+)@"), ("://",)),
 )
 
 
 def redact(text: str) -> str:
     """Return ``text`` with every credential-looking span replaced by ``[REDACTED]``."""
-    for pattern in _PATTERNS:
-        text = pattern.sub(_replacement, text)
+    lowered = text.lower()
+    for pattern, needles in _RULES:
+        if not any(needle in lowered for needle in needles):
+            continue
+        replaced = pattern.sub(_assignment if pattern is _ASSIGNMENT else _replacement, text)
+        if replaced != text:
+            text = replaced
+            lowered = text.lower()
     return text
 
 

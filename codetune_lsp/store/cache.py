@@ -93,14 +93,21 @@ class CachePolicy:
             record_text=settings.record_text,
         )
 
-    def bypass_reason(self, request: CacheRequest) -> str | None:
-        """Why ``request`` must not use the cache (None: it may)."""
+    def quick_bypass_reason(self, request: CacheRequest) -> str | None:
+        """The cheap part of :meth:`bypass_reason` (no redaction scan): fine on the loop."""
         if not self.enabled or not self.record_text:
             return "disabled"
         if self.max_entries <= 0:
             return "disabled"
         if request.sampled and not self.cache_sampled:
             return "sampled"
+        return None
+
+    def bypass_reason(self, request: CacheRequest) -> str | None:
+        """Why ``request`` must not use the cache (None: it may)."""
+        reason = self.quick_bypass_reason(request)
+        if reason:
+            return reason
         if redact(request.prompt) != request.prompt:
             return "secret in prompt"
         return None

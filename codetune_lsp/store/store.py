@@ -195,8 +195,9 @@ class Store:
         return found
 
     async def cache_get(self, request: CacheRequest) -> CachedResponse | None:
-        """Look ``request`` up without blocking the event loop."""
-        if self.cache_policy.bypass_reason(request):
+        """Look ``request`` up without blocking the event loop (the secret scan of the prompt
+        and the read run in a worker thread)."""
+        if self.cache_policy.quick_bypass_reason(request):
             self.cache_counters.add("bypassed")
             return None
         return await asyncio.to_thread(self.cache_lookup, request)
@@ -204,19 +205,23 @@ class Store:
     def cache_put(
         self, request: CacheRequest, response: CachedResponse, *, success: bool = True
     ) -> Pending[bool]:
-        """Store a response; resolves to False when the policy refuses it (errors, sampling)."""
-        reason = self.cache_policy.refuse_reason(request, response, success)
-        if reason:
+        """Store a response; resolves to False when the policy refuses it (errors, sampling,
+        secrets). The secret scan runs on the writer thread, not the caller's."""
+        policy = self.cache_policy
+        if not success or policy.quick_bypass_reason(request):
             self.cache_counters.add("refused")
             return Pending.resolved(False)
-        policy = self.cache_policy
         now = utcnow()
+        counters = self.cache_counters
 
         def put(conn: Connection) -> bool:
+            if policy.refuse_reason(request, response, success):
+                counters.add("refused")
+                return False
             cache_ops.put(conn, request, response, policy, now)
+            counters.add("stored")
             return True
 
-        self.cache_counters.add("stored")
         return self._writer.submit(put)
 
     def invalidate_cache(self, template_version_id: int) -> Pending[int]:

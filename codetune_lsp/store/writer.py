@@ -14,6 +14,7 @@ every item of the batch fails with that error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -61,7 +62,17 @@ class Pending(Generic[T]):
         return cls(future, id)
 
     def __await__(self) -> Generator[Any, None, T]:
-        return asyncio.wrap_future(self._future).__await__()
+        # Not asyncio.wrap_future: cancelling the awaiting task (a cancelled LSP request) must
+        # not cancel the write itself, and the writer thread must never see a cancelled future.
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+
+        def forward(done: Future[T]) -> None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_copy_outcome, done, waiter)
+
+        self._future.add_done_callback(forward)
+        return waiter.__await__()
 
     def result(self, timeout: float | None = None) -> T:
         return self._future.result(timeout)
@@ -179,7 +190,12 @@ class BatchWriter:
                     stopping = True
                     break
                 batch.append(nxt)
-            self._process(batch)
+            try:
+                self._process(batch)
+            except Exception as exc:  # pragma: no cover - a bug; keep the writer alive
+                log.exception("store writer error")
+                for item in batch:
+                    _fail(item.future, exc)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -197,7 +213,7 @@ class BatchWriter:
                 try:
                     row = item.build()
                 except Exception as exc:  # a record that cannot be turned into a row
-                    item.future.set_exception(exc)
+                    _fail(item.future, exc)
                     continue
                 work.append((item, row))
             else:
@@ -223,7 +239,7 @@ class BatchWriter:
             self.items += len(work)
             for (item, _row), (ok, value) in zip(work, outcomes, strict=True):
                 if ok:
-                    item.future.set_result(value)
+                    _succeed(item.future, value)
                 else:
                     _fail(item.future, value)
             return
@@ -344,3 +360,18 @@ def _describe(exc: BaseException) -> str:
 def _fail(future: Future[Any], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+def _succeed(future: Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _copy_outcome(source: Future[Any], waiter: asyncio.Future[Any]) -> None:
+    if waiter.done():  # the awaiting task was cancelled
+        return
+    exc = source.exception()
+    if exc is not None:
+        waiter.set_exception(exc)
+    else:
+        waiter.set_result(source.result())

@@ -210,6 +210,31 @@ async def test_recording_does_not_block_the_event_loop(store: Store) -> None:
     assert len({await p for p in pending}) == 100
 
 
+async def test_cancelled_waiter_does_not_cancel_the_write(store: Store) -> None:
+    # A cancelled LSP request may be awaiting its record; the row is still written and the
+    # writer thread keeps working.
+    release = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    blocker = store.submit(
+        lambda s: asyncio.run_coroutine_threadsafe(release.wait(), loop).result(timeout=10)
+    )
+    pending = store.record_execution(make_record())
+    task = asyncio.create_task(_await(pending))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    await blocker
+    assert await pending == pending.id
+    assert _execution(store, pending.id or "") is not None
+    assert await store.record_execution(make_record())  # the writer is alive
+
+
+async def _await(pending: Any) -> Any:
+    return await pending
+
+
 def test_record_from_threads(store: Store) -> None:
     import concurrent.futures
 
