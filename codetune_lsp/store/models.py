@@ -138,6 +138,19 @@ class PromptText(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class PromptChanges(Base):
+    """One row counting writes to prompt versions, labels and experiments.
+
+    Each process caches label resolutions in memory and compares this counter (one indexed
+    read) to see other processes' writes, instead of expiring its cache on a timer.
+    """
+
+    __tablename__ = "prompt_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    counter: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Experiment(Base):
     """An A/B experiment over versions of one template."""
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,7 @@ from codetune_lsp.store.models import (
     Experiment,
     ExperimentArm,
     LabelEvent,
+    PromptChanges,
     PromptLabel,
     PromptTemplate,
     PromptVersion,
@@ -89,6 +90,20 @@ class ExperimentInfo:
     template: str
     status: str
     arms: tuple[ArmInfo, ...]
+
+
+def bump_changes(session: Session) -> None:
+    """Record that prompt versions, labels or experiments changed (same transaction)."""
+    updated = session.execute(
+        update(PromptChanges).where(PromptChanges.id == 1).values(counter=PromptChanges.counter + 1)
+    )
+    if updated.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(PromptChanges(id=1, counter=1))
+
+
+def change_counter(session: Session) -> int:
+    """How many prompt writes there have been; a change means cached resolutions are stale."""
+    return session.scalar(select(PromptChanges.counter).where(PromptChanges.id == 1)) or 0
 
 
 def content_hash(body: str, config: Mapping[str, Any] | None = None) -> str:
@@ -166,6 +181,7 @@ def create_version(
                     created_at=utcnow(),
                 )
                 session.add(version)
+                bump_changes(session)
             return _version_info(version, template)
         except IntegrityError:
             continue
@@ -241,6 +257,7 @@ def set_label(
             created_at=now,
         )
     )
+    bump_changes(session)
     session.flush()
     return LabelInfo(template, label, version_id, target.version, previous)
 
@@ -319,6 +336,7 @@ def create_experiment(
                 weight=float(weight),
             )
         )
+    bump_changes(session)
     session.flush()
     return _experiment_info(session, experiment, template)
 
@@ -344,7 +362,9 @@ def set_experiment_status(session: Session, name: str, status: str) -> Experimen
     experiment = session.scalar(select(Experiment).where(Experiment.name == name))
     if experiment is None:
         raise PromptStoreError(f"no experiment named {name!r}")
-    experiment.status = status
+    if experiment.status != status:
+        experiment.status = status
+        bump_changes(session)
     session.flush()
     template = session.get(PromptTemplate, experiment.template_id)
     assert template is not None

@@ -271,6 +271,10 @@ class Store:
     async def active_experiment(self, template: str) -> prompts.ExperimentInfo | None:
         return await self.aread(lambda s: prompts.active_experiment(s, template))
 
+    def prompt_change_counter(self) -> int:
+        """Bumped by every prompt write in any process (one small indexed read)."""
+        return self.read(prompts.change_counter)
+
     # -- generic access -------------------------------------------------------------------
     def submit(self, fn: Callable[[Session], T]) -> Pending[T]:
         """Run ``fn(session)`` in a write transaction on the writer thread."""

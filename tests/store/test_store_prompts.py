@@ -147,3 +147,19 @@ def test_concurrent_identical_versions_from_two_stores(store_factory) -> None:  
     ]
     versions = {(v.id, v.version, v.body) for v in (p.result(timeout=30) for p in pendings)}
     assert sorted(v[1] for v in versions) == [1, 2, 3]
+
+
+def test_every_prompt_write_bumps_the_change_counter(store) -> None:
+    start = store.prompt_change_counter()
+    v1 = store.create_version("t.counter", "a").result()
+    after_version = store.prompt_change_counter()
+    assert after_version > start
+    store.create_version("t.counter", "a").result()  # same content: no new version
+    assert store.prompt_change_counter() == after_version
+    v2 = store.create_version("t.counter", "b").result()
+    store.set_label("t.counter", "production", v1.id).result()
+    moved = store.prompt_change_counter()
+    store.set_label("t.counter", "production", v1.id).result()  # no move: no change
+    assert store.prompt_change_counter() == moved
+    store.create_experiment("exp.counter", "t.counter", [("a", v1.id, 1), ("b", v2.id, 1)]).result()
+    assert store.prompt_change_counter() > moved
