@@ -1,0 +1,126 @@
+"""The engine: one path from template to recorded execution, for every feature."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.engine import Engine, EngineError, EngineRequest
+from codetune_lsp.models.base import CancelToken, GenerationRequest
+from codetune_lsp.store.models import Execution
+
+DOC = DocumentSnapshot("file:///w/app.py", 7, "python", "def add(a, b):\n    return a + b\n")
+EXPLAIN_VARS = {"code": DOC.text, "language": "python", "file_name": "app.py"}
+
+
+def explain(**changes) -> EngineRequest:
+    base = dict(
+        feature="code_action",
+        template="code_action.explain",
+        model="tiny",
+        variables=EXPLAIN_VARS,
+        document=DOC,
+        unit_key="w|app.py",
+        max_new_tokens=12,
+    )
+    return EngineRequest(**{**base, **changes})
+
+
+def executions(engine: Engine) -> list[Execution]:
+    engine.store.flush().result()
+    return engine.store.read(
+        lambda s: list(s.scalars(select(Execution).order_by(Execution.created_at)))
+    )
+
+
+async def test_a_request_runs_the_model_and_is_recorded_with_its_version(engine: Engine) -> None:
+    result = await engine.run(explain())
+    assert result.execution_id and not result.cache_hit
+    assert await result.recorded == result.execution_id  # committed
+    (row,) = executions(engine)
+    assert row.id == result.execution_id
+    assert (row.feature, row.template_name, row.requested_label) == (
+        "code_action",
+        "code_action.explain",
+        "production",
+    )
+    assert row.resolved_version_id == result.version_id and result.version == 1
+    assert row.success and row.model_profile == "tiny" and row.document_version == 7
+    assert row.input_tokens and row.output_tokens and row.latency_ms > 0
+
+
+async def test_the_output_is_what_the_backend_returns_for_the_rendered_prompt(
+    engine: Engine,
+) -> None:
+    from codetune_lsp.engine import build_generation
+
+    resolved = await engine.resolve(explain())
+    generation = build_generation(resolved.template, EXPLAIN_VARS, 12, None)
+    direct = await engine.backend("tiny").generate(generation)
+    via_engine = await engine.run(explain(), resolved)
+    assert via_engine.text == direct.text
+    assert (
+        generation.messages[0].role == "system"
+        and "explaining code" in generation.messages[0].content
+    )
+    assert DOC.text in generation.messages[-1].content
+
+
+async def test_an_identical_request_is_a_cache_hit_recorded_as_such(engine: Engine) -> None:
+    first = await engine.run(explain())
+    engine.store.flush().result()  # the cache write commits off the request path
+    calls = []
+    backend = engine.backend("tiny")
+    original = backend.generate
+
+    async def counting(request: GenerationRequest):
+        calls.append(request)
+        return await original(request)
+
+    backend.generate = counting  # type: ignore[method-assign]
+    second = await engine.run(explain())
+    assert second.cache_hit and second.text == first.text and calls == []
+    await second.recorded
+    rows = executions(engine)
+    assert [r.cache_hit for r in rows] == [False, True]
+    assert rows[1].estimated_cost == 0
+
+
+async def test_unknown_profiles_and_missing_variables_are_clear_errors(engine: Engine) -> None:
+    with pytest.raises(EngineError, match=r"no model profile named 'nope'.*\[models\.nope\]"):
+        await engine.run(explain(model="nope"))
+    with pytest.raises(EngineError, match="needs variable 'language'"):
+        await engine.run(explain(variables={"code": "x", "file_name": "a.py"}))
+    with pytest.raises(EngineError, match="is for code_action, not diagnostics"):
+        await engine.run(explain(feature="diagnostics"))
+
+
+async def test_a_failing_model_is_recorded_and_named(engine: Engine) -> None:
+    with pytest.raises(EngineError) as caught:
+        await engine.run(explain(model="missing"))
+    assert "model profile 'missing'" in str(caught.value)
+    assert caught.value.kind == "backend"
+    (row,) = executions(engine)
+    assert not row.success and row.error_class == "BackendError" and row.model_profile == "missing"
+
+
+async def test_cancelling_stops_generation_and_records_it(engine: Engine) -> None:
+    token = CancelToken()
+    token.cancel()
+    result = await engine.run(explain(cancel=token, max_new_tokens=200))
+    assert result.finish_reason == "cancelled"
+    (row,) = executions(engine)
+    assert not row.success and row.finish_reason == "cancelled"
+
+
+async def test_experiment_arm_is_recorded(engine: Engine) -> None:
+    from codetune_lsp.prompts.library import builtin_sources
+
+    source = dict(builtin_sources())["code_action.explain.toml"]
+    engine.library.import_source(source.replace("concise", "brief"), "v2.toml", move_label=False)
+    engine.library.start_experiment("code_action.explain", [(1, 50), (2, 50)])
+    result = await engine.run(explain())
+    (row,) = executions(engine)
+    assert row.experiment_arm_id is not None and result.arm in ("v1", "v2")
+    assert row.resolved_version_id == result.version_id
