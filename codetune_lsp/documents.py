@@ -167,6 +167,11 @@ class DocumentStore:
                 doc.text = change.text
         doc.version = version
 
+    def is_current(self, uri: str, version: int) -> bool:
+        """Whether ``uri`` is still open at ``version`` (a result for it is not stale)."""
+        doc = self._docs.get(uri)
+        return doc is not None and doc.version == version
+
     def snapshot(self, uri: str) -> DocumentSnapshot:
         """Freeze the current version of ``uri``; raises DocumentNotOpen if unknown."""
         doc = self._docs.get(uri)

@@ -364,6 +364,40 @@ class Engine:
             pending,
         )
 
+    def record_served(
+        self,
+        *,
+        feature: str,
+        model: str,
+        model_id: str,
+        template: str,
+        version_id: int,
+        document: DocumentSnapshot | None,
+        output: str,
+    ) -> Any:
+        """Record an answer served from memory (type-ahead) as a cache hit costing nothing."""
+        from codetune_lsp.store import ExecutionRecord
+
+        return self.store.record_execution(
+            ExecutionRecord(
+                feature=feature,
+                backend="type-ahead",
+                model_profile=model,
+                model_id=model_id,
+                success=True,
+                document_uri=document.uri if document else None,
+                language_id=document.language_id if document else None,
+                document_version=document.version if document else None,
+                template_name=template,
+                resolved_version_id=version_id,
+                output=output,
+                finish_reason="stop",
+                cache_hit=True,
+                estimated_cost=0.0,
+                latency_ms=0.0,
+            )
+        )
+
     @staticmethod
     def _validate(template: PromptTemplate, text: str) -> Any:
         from codetune_lsp.models.structured import check_output

@@ -17,6 +17,7 @@ from pygls.protocol import default_converter
 
 from codetune_lsp import __version__
 from codetune_lsp.documents import DocumentStore
+from codetune_lsp.paths import Paths
 from codetune_lsp.protocol import CodetuneProtocol
 from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
 from codetune_lsp.workspace import WorkspaceRoots
@@ -35,12 +36,16 @@ _LOG_LEVEL_TO_MESSAGE_TYPE = {
 }
 
 
+class ServicesUnavailable(RuntimeError):
+    """The store or engine could not be opened; the message says why and how to fix it."""
+
+
 class CodetuneServer(LanguageServer):
     """codetune-lsp's LanguageServer: owns settings, documents and the stop signal."""
 
     protocol: CodetuneProtocol
 
-    def __init__(self, sources: SettingsSources) -> None:
+    def __init__(self, sources: SettingsSources, paths: Paths | None = None) -> None:
         super().__init__(
             name="codetune-lsp",
             version=__version__,
@@ -49,9 +54,16 @@ class CodetuneServer(LanguageServer):
             converter_factory=default_converter,
         )
         self.sources = sources
+        self.paths = paths or sources.paths
+        self._services: asyncio.Future[Any] | None = None
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
         self.roots = WorkspaceRoots()
+        from codetune_lsp.features.completion import CompletionFeature
+        from codetune_lsp.features.loading import ModelLoader
+
+        self.models = ModelLoader(self)
+        self.completion = CompletionFeature(self)
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []
@@ -122,6 +134,44 @@ class CodetuneServer(LanguageServer):
             logger.info("request failed: %s", error)
             return
         self.tell(f"codetune-lsp internal error: {error}", logging.ERROR)
+
+    # -- services (store, prompt library, engine) ---------------------------------
+
+    def start_services(self) -> None:
+        """Open the store and engine in a worker thread (idempotent)."""
+        if self._services is not None:
+            return
+        from codetune_lsp.services import open_services
+
+        settings, paths = self.settings, self.paths
+        self._services = asyncio.ensure_future(asyncio.to_thread(open_services, settings, paths))
+        self._services.add_done_callback(self._services_opened)
+
+    def _services_opened(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.show(f"codetune-lsp cannot open its history store: {exc}", logging.ERROR)
+            return
+        services = future.result()
+        self.on_close(services.aclose)
+        for problem in services.problems:
+            self.tell(problem, logging.WARNING)
+
+    async def services(self) -> Any:
+        """The open services; ServicesUnavailable with the reason if they failed."""
+        self.start_services()
+        assert self._services is not None
+        try:
+            return await asyncio.shield(self._services)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise ServicesUnavailable(
+                f"codetune-lsp cannot open its history store: {exc}. Check store.url "
+                "(`codetune-lsp config show`) and the data dir (`codetune-lsp config path`)."
+            ) from exc
 
     # -- lifecycle ----------------------------------------------------------------
 

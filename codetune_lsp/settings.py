@@ -95,6 +95,8 @@ class ModelProfile:
 @dataclass(frozen=True)
 class CompletionSettings:
     enabled: bool = True
+    # auto: ghost text where the client supports inline completion, menu items elsewhere.
+    mode: Literal["auto", "inline", "classic", "both"] = "auto"
     model: str = "codet5p-220m-py"
     template: str = "completion.infill"
     label: str = "production"

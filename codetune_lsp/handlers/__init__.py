@@ -11,7 +11,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codetune_lsp.handlers import commands, lifecycle
+from codetune_lsp.handlers import commands, completion, feedback, lifecycle
 from codetune_lsp.server import CodetuneServer
 
 
@@ -28,9 +28,19 @@ FEATURES: tuple[Route, ...] = (
     Route(types.SHUTDOWN, lifecycle.on_shutdown),
     Route(types.WORKSPACE_DID_CHANGE_CONFIGURATION, lifecycle.on_did_change_configuration),
     Route(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS, lifecycle.on_did_change_workspace_folders),
+    Route(
+        types.TEXT_DOCUMENT_INLINE_COMPLETION,
+        completion.on_inline_completion,
+        completion.INLINE_OPTIONS,
+    ),
+    Route(types.TEXT_DOCUMENT_COMPLETION, completion.on_completion, completion.COMPLETION_OPTIONS),
+    Route(types.TEXT_DOCUMENT_DID_CLOSE, lifecycle.on_did_close),
 )
 
-COMMANDS: tuple[Route, ...] = (Route(commands.STATUS, commands.status),)
+COMMANDS: tuple[Route, ...] = (
+    Route(commands.STATUS, commands.status),
+    Route(feedback.FEEDBACK, feedback.feedback),
+)
 
 
 def register_all(server: CodetuneServer) -> None:

@@ -34,6 +34,7 @@ def _editor_gone(ls: CodetuneServer, pid: int | None) -> None:
 async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) -> None:
     """Pull workspace settings when the client offers workspace/configuration."""
     ls.report_settings_problems()
+    ls.start_services()
     await pull_workspace_settings(ls)
 
 
@@ -73,6 +74,10 @@ def on_did_change_workspace_folders(
         ls.roots.remove(removed.uri)
     for added in params.event.added:
         ls.roots.add(added.uri)
+
+
+def on_did_close(ls: CodetuneServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.completion.forget(params.text_document.uri)
 
 
 async def on_shutdown(ls: CodetuneServer, params: Any) -> None:

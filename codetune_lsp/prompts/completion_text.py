@@ -11,6 +11,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+# C0/C1 control characters (tab and line breaks excepted) and U+FFFD, which only ever
+# comes from decoding a token that split a UTF-8 sequence: never insert them.
+_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
+# A short run of text (with a letter in it, so not indentation or a ruler like ======)
+# repeated four times or more on one line: the model is looping.
+_LOOP = re.compile(r"((?=[^\n]{0,39}?[^\W\d_])[^\n]{3,40}?)\1{3,}")
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 _MIN_REPEATS = 3
 
@@ -123,7 +129,10 @@ def _match_indentation(text: str, ctx: CursorContext) -> str:
 def postprocess(raw: str, prefix: str, suffix: str) -> str:
     """The text to insert at the cursor ("" when nothing useful is left)."""
     ctx = CursorContext.from_text(prefix, suffix)
-    text = raw.replace("\r\n", "\n").replace("\r", "\n")
+    text = _JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    looping = _LOOP.search(text)
+    if looping:
+        text = text[: looping.start(1) + len(looping.group(1))]
     if not ctx.multiline:
         text = text.split("\n", 1)[0]
         return _drop_suffix_overlap(text.rstrip(), ctx, suffix)

@@ -132,6 +132,8 @@ def test_initialize_reports_only_served_capabilities(server: RawServer) -> None:
         "textDocumentSync",
         "executeCommandProvider",
         "workspace",
+        "completionProvider",
+        "inlineCompletionProvider",
     }
     assert caps["textDocumentSync"]["change"] == 2
-    assert caps["executeCommandProvider"]["commands"] == ["codetune.status"]
+    assert caps["executeCommandProvider"]["commands"] == ["codetune.status", "codetune.feedback"]

@@ -80,3 +80,11 @@ def test_tab_indented_documents_get_tabs() -> None:
 def test_nothing_useful_gives_empty_text() -> None:
     assert postprocess("\n\n\n", "def f():", "") == ""
     assert postprocess(")", "x = foo(", ")") == ""
+
+
+def test_control_characters_and_broken_decodes_are_never_inserted() -> None:
+    assert postprocess("a\x03b\ufffdc\x1bd", "x = ", "\n") == "abcd"
+
+
+def test_a_loop_within_a_line_is_cut_after_its_first_turn() -> None:
+    assert postprocess("foo(bar) + 1 um, um, um, um, um, um,", "x = ", "\n") == "foo(bar) + 1 um,"

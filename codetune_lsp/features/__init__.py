@@ -1,0 +1,1 @@
+"""Feature logic between the thin LSP handlers and the engine."""

@@ -1,0 +1,192 @@
+"""Completions: from a document snapshot and a cursor to the text to insert.
+
+Per document: a type-ahead hit is served with no model call. Otherwise the request is
+debounced and cancels the one before it, and at most one generation runs. The text
+around the cursor is fitted to the model's window with its real tokenizer. The model
+gets the fill-in-the-middle template (or the chat one when its tokenizer has no FIM
+tokens), and its answer is post-processed to fit the cursor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import posixpath
+from dataclasses import dataclass, replace
+from typing import Any
+
+from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.scheduling import LatestWins
+from codetune_lsp.settings import CompletionSettings
+
+logger = logging.getLogger(__name__)
+
+CHAT_TEMPLATE = "completion.chat"
+# Room kept free beyond max_new_tokens: special tokens and a safety margin.
+RESERVED_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    text: str
+    execution_id: str
+    cache_hit: bool
+
+
+@dataclass
+class _Served:
+    """The last suggestion served for a document, for type-ahead."""
+
+    prefix: str
+    text: str
+    template: str
+    version_id: int
+    model_id: str
+
+
+def fim_markers(template: str | None) -> dict[str, str]:
+    """Split a FIM layout like ``A{prefix}B{suffix}C`` into its three markers."""
+    if not template:
+        return {"prefix": "", "suffix": "", "middle": ""}
+    before, _, rest = template.partition("{prefix}")
+    middle_marker, _, after = rest.partition("{suffix}")
+    return {"prefix": before, "suffix": middle_marker, "middle": after}
+
+
+class CompletionFeature:
+    """One per server: owns the per-document gate and the type-ahead memory."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.gate = LatestWins()
+        self._served: dict[str, _Served] = {}
+        self.model_calls = 0
+
+    @property
+    def settings(self) -> CompletionSettings:
+        return self.server.settings.features.completion
+
+    def forget(self, uri: str) -> None:
+        self._served.pop(uri, None)
+
+    async def suggest(
+        self, snap: DocumentSnapshot, offset: int, explicit: bool
+    ) -> Suggestion | None:
+        """The completion at ``offset``; None when there is nothing (or it was superseded)."""
+        settings = self.settings
+        if not settings.enabled:
+            return None
+        prefix, suffix = snap.text[:offset], snap.text[offset:]
+        ahead = await self._type_ahead(snap, prefix)
+        if ahead is not None:
+            return ahead
+        services = await self.server.services()
+        backend = services.engine.backend(settings.model)
+        if not self.server.models.is_ready(backend):
+            if not explicit:  # typing: start loading, answer now, suggest once it is ready
+                self.server.models.start(settings.model)
+                return None
+            try:
+                await self.server.models.ready(settings.model)
+            except Exception as exc:
+                logger.warning("completion model is not available: %s", exc)
+                return None
+        debounce = 0.0 if explicit else settings.debounce_ms / 1000
+        try:
+            return await asyncio.wait_for(
+                self.gate.run(snap.uri, lambda: self._generate(snap, prefix, suffix), debounce),
+                timeout=settings.timeout_ms / 1000,
+            )
+        except TimeoutError:
+            logger.info("completion for %s timed out after %d ms", snap.uri, settings.timeout_ms)
+            return None
+
+    async def _type_ahead(self, snap: DocumentSnapshot, prefix: str) -> Suggestion | None:
+        served = self._served.get(snap.uri)
+        if served is None or not prefix.startswith(served.prefix):
+            return None
+        typed = prefix[len(served.prefix) :]
+        if not typed or not served.text.startswith(typed) or len(typed) >= len(served.text):
+            return None
+        rest = served.text[len(typed) :]
+        services = await self.server.services()
+        pending = services.engine.record_served(
+            feature="completion",
+            model=self.settings.model,
+            model_id=served.model_id,
+            template=served.template,
+            version_id=served.version_id,
+            document=snap,
+            output=rest,
+        )
+        return Suggestion(rest, pending.id, cache_hit=True)
+
+    async def _generate(
+        self, snap: DocumentSnapshot, prefix: str, suffix: str
+    ) -> Suggestion | None:
+        # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
+        from codetune_lsp.engine import EngineError, EngineRequest
+        from codetune_lsp.models.base import CancelToken
+        from codetune_lsp.prompts.completion_text import postprocess
+        from codetune_lsp.prompts.context import fit_context
+
+        services = await self.server.services()
+        engine = services.engine
+        settings = self.settings
+        backend = await self.server.models.ready(settings.model)
+        loaded_of = getattr(backend, "loaded", None)
+        loaded = loaded_of() if callable(loaded_of) else None
+        fim_ok = getattr(loaded, "fim_enabled", True)
+        template = settings.template if fim_ok else CHAT_TEMPLATE
+        request = EngineRequest(
+            feature="completion",
+            template=template,
+            model=settings.model,
+            label=settings.label,
+            variables={},
+            document=snap,
+            unit_key=self._unit_key(snap),
+            max_new_tokens=settings.max_new_tokens,
+        )
+        resolved = await engine.resolve(request)
+        row = getattr(backend, "row", None)
+        fim = fim_markers(row.fim.template if row is not None and row.fim else None)
+        variables = {
+            "fim": fim,
+            "language": snap.language_id,
+            "file_name": posixpath.basename(snap.uri),
+        }
+        count = engine.token_counter(settings.model)
+        overhead = sum(count([resolved.template.system, resolved.template.template, *fim.values()]))
+        budget = (
+            engine.context_length(settings.model)
+            - min(settings.max_new_tokens, resolved.template.params.max_new_tokens)
+            - overhead
+            - RESERVED_TOKENS
+        )
+        fitted = fit_context(prefix, suffix, budget, count)
+        variables |= {"prefix": fitted.prefix, "suffix": fitted.suffix}
+        cancel = CancelToken()
+        self.model_calls += 1
+        try:
+            result = await engine.run(
+                replace(request, variables=variables, cancel=cancel), resolved
+            )
+        except asyncio.CancelledError:
+            cancel.cancel()
+            raise
+        except EngineError as exc:
+            logger.warning("completion failed: %s", exc)
+            self.server.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
+            return None
+        text = postprocess(result.text, prefix, suffix)
+        if not text:
+            return None
+        self._served[snap.uri] = _Served(
+            prefix, text, result.template.name, result.version_id, result.model_id
+        )
+        return Suggestion(text, result.execution_id, result.cache_hit)
+
+    def _unit_key(self, snap: DocumentSnapshot) -> str:
+        roots = self.server.roots.paths
+        return f"{roots[0] if roots else ''}|{snap.uri}"

@@ -1,0 +1,88 @@
+"""Loading models in the background, visibly: ``$/progress`` while it runs, one message
+per profile if it fails (never a flood), and the first request waits for it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from lsprotocol import types
+
+logger = logging.getLogger(__name__)
+
+
+class ModelLoader:
+    """One per server: tracks which profiles are loading, loaded or broken."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self._loading: dict[str, asyncio.Task[Any]] = {}
+        self._reported: set[str] = set()
+
+    @staticmethod
+    def is_ready(backend: Any) -> bool:
+        loaded = getattr(backend, "loaded", None)
+        return loaded() is not None if callable(loaded) else True
+
+    def start(self, profile: str) -> asyncio.Task[Any]:
+        """Begin loading ``profile`` (idempotent; a failed load is retried next time)."""
+        task = self._loading.get(profile)
+        if task is None or (task.done() and (task.cancelled() or task.exception())):
+            task = asyncio.ensure_future(self._load(profile))
+            self._loading[profile] = task
+        return task
+
+    async def ready(self, profile: str) -> Any:
+        """The backend for ``profile`` once it can generate (raises its BackendError)."""
+        services = await self.server.services()
+        backend = services.engine.backend(profile)
+        if self.is_ready(backend):
+            return backend
+        return await asyncio.shield(self.start(profile))
+
+    async def _load(self, profile: str) -> Any:
+        services = await self.server.services()
+        backend = services.engine.backend(profile)
+        progress = await self._begin(f"codetune: loading model '{profile}'")
+        listen = getattr(backend, "add_progress_listener", None)
+        if listen is not None and progress is not None:
+            listen(lambda stage: self._report(progress, stage))
+        try:
+            await backend.start()
+            waiting = getattr(backend, "ready", None)
+            if waiting is not None:
+                await waiting()
+        except Exception as exc:
+            self._end(progress, "failed")
+            if profile not in self._reported:
+                self._reported.add(profile)
+                self.server.show(f"codetune-lsp: {exc}", logging.ERROR)
+            raise
+        self._end(progress, "ready")
+        self._reported.discard(profile)
+        return backend
+
+    async def _begin(self, title: str) -> str | None:
+        window = self.server.client_capabilities.window
+        if not (window and window.work_done_progress):
+            self.server.tell(title)
+            return None
+        token = f"codetune-load-{uuid.uuid4().hex[:8]}"
+        try:
+            await self.server.work_done_progress.create_async(token)
+        except Exception:  # the client refused or never answered: carry on without
+            logger.info("the client did not accept a progress token")
+            return None
+        self.server.work_done_progress.begin(
+            token, types.WorkDoneProgressBegin(title=title, cancellable=False)
+        )
+        return token
+
+    def _report(self, token: str, stage: str) -> None:
+        self.server.work_done_progress.report(token, types.WorkDoneProgressReport(message=stage))
+
+    def _end(self, token: str | None, message: str) -> None:
+        if token is not None:
+            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))

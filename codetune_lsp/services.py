@@ -1,0 +1,67 @@
+"""The long-lived parts behind the features: store, prompt library and engine.
+
+Opening them blocks (migrations, seeding), so the server does it off the event loop after
+``initialized``, and ``codetune-lsp check`` does it before it starts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from codetune_lsp.paths import Paths
+from codetune_lsp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    store: Any
+    library: Any
+    engine: Any
+    problems: list[str] = field(default_factory=list)
+
+    async def aclose(self) -> None:
+        await self.engine.aclose()
+        await self.store.aclose()
+
+
+def import_prompt_dir(library: Any, directory: Path) -> list[str]:
+    """Import every template file in ``directory``; return one line per broken file."""
+    from codetune_lsp.prompts.template import TemplateInvalid
+
+    problems = []
+    if not directory.is_dir():
+        return problems
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            library.import_source(path.read_text(encoding="utf-8"), str(path))
+        except TemplateInvalid as exc:
+            problems.append(f"prompt template {exc} (file ignored until fixed)")
+        except OSError as exc:
+            problems.append(f"prompt template {path}: cannot be read: {exc.strerror}")
+    return problems
+
+
+def open_services(settings: Settings, paths: Paths, backend_factory: Any = None) -> Services:
+    """Open the store (migrating it), seed and import templates, build the engine."""
+    from codetune_lsp.engine import Engine
+    from codetune_lsp.models.registry import create_backend
+    from codetune_lsp.prompts.library import PromptLibrary
+    from codetune_lsp.store import open_store
+
+    store = open_store(settings, paths)
+    try:
+        library = PromptLibrary(store)
+        library.seed_builtins()
+        problems = import_prompt_dir(library, paths.user_prompts_dir)
+        engine = Engine(settings, store, library, backend_factory or create_backend)
+    except BaseException:
+        store.close()
+        raise
+    for problem in problems:
+        logger.warning("%s", problem)
+    return Services(store, library, engine, problems)

@@ -1,0 +1,72 @@
+"""Start the real server with a tiny model built at test time, as an LSP client would."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import LanguageClient, client_capabilities
+from pytest_lsp.client import make_test_lsp_client
+
+TINY_PROFILE = "tiny"
+
+
+def write_config(root: Path, model_path: Path, extra: str = "") -> Path:
+    config = root / "config.toml"
+    config.write_text(
+        f'[models.{TINY_PROFILE}]\nfamily = "whiterabbitneo"\nid = "{model_path}"\n\n'
+        f'[features.completion]\nmodel = "{TINY_PROFILE}"\nmax_new_tokens = 24\n'
+        f"{extra}"
+    )
+    return config
+
+
+async def start_client(
+    root: Path,
+    model_path: Path,
+    client_name: str,
+    *,
+    extra_config: str = "",
+    capabilities: types.ClientCapabilities | None = None,
+) -> LanguageClient:
+    config = write_config(root, model_path, extra_config)
+    client = make_test_lsp_client()
+    env = {**os.environ, "CODETUNE_CONFIG": str(config), "CODETUNE_HOME": str(root / "data")}
+    await client.start_io(sys.executable, "-m", "codetune_lsp", env=env)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities or client_capabilities(client_name),
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
+        )
+    )
+    return client
+
+
+def history(root: Path, sql: str) -> list[tuple[Any, ...]]:
+    """Read the server's history database directly (the CLI has its own tests)."""
+    with sqlite3.connect(root / "data" / "codetune.db") as db:
+        return db.execute(sql).fetchall()
+
+
+def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(
+                uri=uri, language_id="python", version=version, text=text
+            )
+        )
+    )
+
+
+def replace_all(client: LanguageClient, uri: str, text: str, version: int) -> None:
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
