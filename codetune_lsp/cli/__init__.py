@@ -7,6 +7,7 @@ import click
 from codetune_lsp import __version__
 from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
+from codetune_lsp.cli.models import models_group
 from codetune_lsp.cli.serve import serve
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
@@ -52,3 +53,4 @@ def main(
 
 main.add_command(serve)
 main.add_command(config_group)
+main.add_command(models_group)
