@@ -198,15 +198,15 @@ async def bench_remote(tmp: Path) -> list[tuple[str, str]]:
 async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
-        # ~20M parameters: hidden 384, 6 layers, GQA 6 heads / 2 KV heads.
+        # ~20M parameters: hidden 512, 6 layers, GQA 8 heads / 2 KV heads.
         path = build_llama(
             tmp / "llama20m",
-            hidden=384,
+            hidden=512,
             layers=6,
-            heads=6,
+            heads=8,
             kv_heads=2,
-            intermediate=1024,
-            vocab_size=8000,
+            intermediate=1408,
+            vocab_size=4000,
         )
         rows = await bench_local(path)
         rows += bench_memory(path)
