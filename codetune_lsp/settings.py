@@ -62,7 +62,9 @@ class ModelProfile:
     """A named model that features refer to (the whole ``models`` table is privileged)."""
 
     family: Family = "whiterabbitneo"
-    backend: BackendKind = "local"
+    # A built-in BackendKind or the name of a ``codetune_lsp.backends`` entry-point plugin;
+    # checked when the backend is created (codetune_lsp.models.registry).
+    backend: str = "local"
     id: str = ""
     revision: str = ""
     quantization: Quantization = "none"

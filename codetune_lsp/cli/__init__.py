@@ -9,6 +9,7 @@ from codetune_lsp.cli.cache import cache_group
 from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
 from codetune_lsp.cli.history import history_group
+from codetune_lsp.cli.models import models_group
 from codetune_lsp.cli.serve import serve
 from codetune_lsp.cli.stats import stats
 
@@ -58,3 +59,4 @@ main.add_command(config_group)
 main.add_command(history_group)
 main.add_command(stats)
 main.add_command(cache_group)
+main.add_command(models_group)

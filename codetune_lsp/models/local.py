@@ -341,6 +341,22 @@ class LocalBackend:
         return worker.loaded.result()
 
     @property
+    def loaded_facts(self) -> dict[str, str]:
+        """Where and how the model runs, for ``models check`` (empty until loaded)."""
+        loaded = self.loaded
+        if loaded is None:
+            return {}
+        return {
+            "device": loaded.device,
+            "dtype": loaded.dtype,
+            "quantization": loaded.quantization,
+            "memory": f"{loaded.footprint_bytes() / 2**20:.1f} MiB (weights and buffers)",
+            "revision": loaded.revision or "(local files)",
+            "context": str(loaded.context_length),
+            "fim": "yes" if loaded.fim_enabled else "no",
+        }
+
+    @property
     def context_length(self) -> int:
         loaded = self.loaded
         if loaded is not None:

@@ -45,3 +45,16 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.models.tiny_models import build_gguf
 
     return build_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A real OpenAI-compatible server (llama-cpp-python) on loopback, or a clear skip."""
+    try:
+        import llama_cpp.server  # noqa: F401
+    except Exception as exc:  # ImportError, or a build without a usable shared library
+        pytest.skip(f"llama-cpp-python[server] is not installed or cannot load: {exc}")
+    from tests.models.servers import llama_cpp_server
+
+    with llama_cpp_server(tiny_gguf, tmp_path_factory.mktemp("llama") / "server.log") as url:
+        yield url

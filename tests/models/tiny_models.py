@@ -179,6 +179,18 @@ def _never_emit(weight, ids: list[int]) -> None:
         weight[ids] = 0.0
 
 
+def _gpt2_byte_chars() -> dict[int, str]:
+    """The byte -> printable character map of GPT-2 style byte-level BPE."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(0xA1, 0xAD), *range(0xAE, 0x100)]
+    mapping = {b: chr(b) for b in printable}
+    extra = 0
+    for b in range(256):
+        if b not in mapping:
+            mapping[b] = chr(256 + extra)
+            extra += 1
+    return mapping
+
+
 def build_gguf(out_file: Path, *, vocab_size: int = 512, seed: int = 0) -> Path:
     """A tiny llama-architecture GGUF with a gpt2-style BPE vocabulary for llama.cpp."""
     import gguf
@@ -194,7 +206,7 @@ def build_gguf(out_file: Path, *, vocab_size: int = 512, seed: int = 0) -> Path:
     head_dim = n_embd // n_head
     writer = gguf.GGUFWriter(str(out_file), "llama")
     writer.add_name("codetune-tiny")
-    writer.add_context_length(2048)
+    writer.add_context_length(4096)
     writer.add_embedding_length(n_embd)
     writer.add_block_count(n_layer)
     writer.add_feed_forward_length(n_ff)
@@ -233,7 +245,13 @@ def build_gguf(out_file: Path, *, vocab_size: int = 512, seed: int = 0) -> Path:
         tensor(f"blk.{i}.ffn_down.weight", n_embd, n_ff)
     tensor("output_norm.weight", n_embd, ones=True)
     out_w = rng.normal(0, 0.05, (n_vocab, n_embd)).astype(np.float32)
-    out_w[:3] = 0.0  # control tokens (bos/eos/unk) score 0 and never win: runs go full length
+    # Control tokens (bos/eos/unk) score 0 and never win, so runs go to their full length; so do
+    # tokens holding non-ASCII bytes, so every output is valid UTF-8 and streams token by token.
+    byte_of = {ch: b for b, ch in _gpt2_byte_chars().items()}
+    non_ascii = [
+        i for i, t in enumerate(tokens) if i < 3 or any(byte_of.get(c, 0) >= 0x80 for c in t)
+    ]
+    out_w[non_ascii] = 0.0
     writer.add_tensor("output.weight", out_w)
 
     writer.write_header_to_file()
