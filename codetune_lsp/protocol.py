@@ -59,6 +59,20 @@ class CodetuneProtocol(LanguageServerProtocol):
         # Set as soon as a shutdown request arrives, before its handler finishes, so
         # that nothing queued behind it is served and a prompt exit still returns 0.
         self.shutdown_received = False
+        # Tasks to cancel with a request id that pygls cannot reach itself: a command runs
+        # as a nested handler, so cancelling workspace/executeCommand would not stop it.
+        self._nested: dict[Any, Any] = {}
+
+    def track_cancellable(self, msg_id: Any, task: Any) -> None:
+        """Cancel ``task`` when the client cancels request ``msg_id``."""
+        self._nested[msg_id] = task
+        task.add_done_callback(lambda _: self._nested.pop(msg_id, None))
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        nested = self._nested.pop(msg_id, None)
+        if nested is not None:
+            nested.cancel()
+        super()._handle_cancel_notification(msg_id)
 
     # -- entry point for one message body --------------------------------------
 

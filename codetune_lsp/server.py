@@ -64,6 +64,9 @@ class CodetuneServer(LanguageServer):
 
         self.models = ModelLoader(self)
         self.completion = CompletionFeature(self)
+        from codetune_lsp.features.code_actions import CodeActionFeature
+
+        self.code_actions = CodeActionFeature(self)
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []

@@ -11,7 +11,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codetune_lsp.handlers import commands, completion, feedback, lifecycle
+from codetune_lsp.handlers import code_actions, commands, completion, feedback, lifecycle
 from codetune_lsp.server import CodetuneServer
 
 
@@ -35,11 +35,15 @@ FEATURES: tuple[Route, ...] = (
     ),
     Route(types.TEXT_DOCUMENT_COMPLETION, completion.on_completion, completion.COMPLETION_OPTIONS),
     Route(types.TEXT_DOCUMENT_DID_CLOSE, lifecycle.on_did_close),
+    Route(types.TEXT_DOCUMENT_CODE_ACTION, code_actions.on_code_action, code_actions.OPTIONS),
+    Route(types.CODE_ACTION_RESOLVE, code_actions.on_resolve),
+    Route(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, code_actions.on_progress_cancel),
 )
 
 COMMANDS: tuple[Route, ...] = (
     Route(commands.STATUS, commands.status),
     Route(feedback.FEEDBACK, feedback.feedback),
+    Route(code_actions.RUN_ACTION, code_actions.run_action),
 )
 
 

@@ -1,0 +1,213 @@
+"""textDocument/codeAction (a cheap menu), codeAction/resolve, and the command fallback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams, JsonRpcRequestCancelled
+
+from codetune_lsp.features.code_actions import FIX_TEMPLATE, ActionOutcome, StaleDocument
+from codetune_lsp.handlers.feedback import FEEDBACK
+from codetune_lsp.server import CodetuneServer, ServicesUnavailable
+
+logger = logging.getLogger(__name__)
+
+RUN_ACTION = "codetune.runAction"
+OPTIONS = types.CodeActionOptions(
+    code_action_kinds=[
+        types.CodeActionKind.QuickFix,
+        types.CodeActionKind.Refactor,
+        types.CodeActionKind.RefactorRewrite,
+        types.CodeActionKind.Source,
+    ],
+    resolve_provider=True,
+)
+
+
+def _resolve_supported(ls: CodetuneServer) -> bool:
+    text = ls.client_capabilities.text_document
+    action = text.code_action if text else None
+    support = action.resolve_support if action else None
+    return bool(support and "edit" in support.properties)
+
+
+def _wanted(kind: str, only: list[str] | None) -> bool:
+    return not only or any(kind == k or kind.startswith(f"{k}.") for k in only)
+
+
+def _data(
+    uri: str,
+    version: int,
+    template: str,
+    range_: types.Range,
+    title: str,
+    diagnostic: types.Diagnostic | None = None,
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "uri": uri,
+        "version": version,
+        "template": template,
+        "title": title,
+        "range": [range_.start.line, range_.start.character, range_.end.line, range_.end.character],
+    }
+    if diagnostic is not None:
+        data["diagnostic"] = {
+            "message": diagnostic.message,
+            "source": diagnostic.source or "",
+            "range": [
+                diagnostic.range.start.line,
+                diagnostic.range.start.character,
+                diagnostic.range.end.line,
+                diagnostic.range.end.character,
+            ],
+        }
+    return data
+
+
+async def on_code_action(
+    ls: CodetuneServer, params: types.CodeActionParams
+) -> list[types.CodeAction]:
+    snap = ls.documents.snapshot(params.text_document.uri)
+    if not ls.settings.features.code_actions.enabled:
+        return []
+    try:
+        catalogue = await ls.code_actions.catalogue()
+    except ServicesUnavailable as exc:
+        logger.warning("%s", exc)
+        return []
+    only = [str(k) for k in params.context.only] if params.context.only else None
+    selected = params.range.start != params.range.end
+    by_command = not _resolve_supported(ls)
+    markdown_as_document = ls.settings.features.code_actions.markdown_output == "document"
+    actions = []
+    for entry in catalogue:
+        if not _wanted(entry.kind, only):
+            continue
+        if entry.needs_selection and not selected:
+            continue
+        if entry.languages and snap.language_id not in entry.languages:
+            continue
+        data = _data(snap.uri, snap.version, entry.template, params.range, entry.title)
+        if by_command or (entry.output == "markdown" and markdown_as_document):
+            command = types.Command(title=entry.title, command=RUN_ACTION, arguments=[data])
+            actions.append(types.CodeAction(title=entry.title, kind=entry.kind, command=command))
+        else:
+            actions.append(types.CodeAction(title=entry.title, kind=entry.kind, data=data))
+    if _wanted(types.CodeActionKind.QuickFix, only):
+        for diagnostic in params.context.diagnostics:
+            title = f"AI: Fix \u201c{diagnostic.message[:60]}\u201d"
+            data = _data(snap.uri, snap.version, FIX_TEMPLATE, diagnostic.range, title, diagnostic)
+            kind = types.CodeActionKind.QuickFix
+            if by_command:
+                command = types.Command(title=title, command=RUN_ACTION, arguments=[data])
+                actions.append(
+                    types.CodeAction(
+                        title=title, kind=kind, diagnostics=[diagnostic], command=command
+                    )
+                )
+            else:
+                actions.append(
+                    types.CodeAction(title=title, kind=kind, diagnostics=[diagnostic], data=data)
+                )
+    return actions
+
+
+def _parse_data(data: Any) -> tuple[str, int, str, types.Range, types.Diagnostic | None, str]:
+    try:
+        uri, version, template = data["uri"], data["version"], data["template"]
+        a, b, c, d = data["range"]
+        range_ = types.Range(
+            start=types.Position(line=a, character=b), end=types.Position(line=c, character=d)
+        )
+        diagnostic = None
+        if "diagnostic" in data:
+            raw = data["diagnostic"]
+            e, f, g, h = raw["range"]
+            diagnostic = types.Diagnostic(
+                range=types.Range(
+                    start=types.Position(line=e, character=f),
+                    end=types.Position(line=g, character=h),
+                ),
+                message=raw["message"],
+                source=raw.get("source") or None,
+            )
+        if not (isinstance(uri, str) and isinstance(version, int) and isinstance(template, str)):
+            raise TypeError
+        return uri, version, template, range_, diagnostic, str(data.get("title", template))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JsonRpcInvalidParams("code action data is malformed; list the actions again") from exc
+
+
+async def _run(ls: CodetuneServer, data: Any, cancel: Any = None) -> ActionOutcome:
+    uri, version, template, range_, diagnostic, _ = _parse_data(data)
+    snap = ls.documents.snapshot(uri)
+    if snap.version != version:
+        raise JsonRpcContentModified("the document changed since this action was listed")
+    try:
+        return await ls.code_actions.run(snap, template, range_, diagnostic, cancel)
+    except StaleDocument as exc:
+        raise JsonRpcContentModified("the document changed while the model was running") from exc
+
+
+def _feedback(execution_id: str, kind: str) -> types.Command:
+    return types.Command(
+        title=f"codetune: {kind}", command=FEEDBACK, arguments=[execution_id, kind]
+    )
+
+
+async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.CodeAction:
+    from codetune_lsp.engine import EngineError
+
+    try:
+        outcome = await _run(ls, action.data)
+    except EngineError as exc:
+        raise JsonRpcInvalidParams(f"codetune: {exc}") from exc
+    if outcome.edit is None:
+        ls.show(f"codetune: {outcome.message or 'nothing to apply'}", logging.INFO)
+        return action
+    action.edit = outcome.edit
+    action.command = _feedback(outcome.execution_id, "applied")  # runs after the edit
+    return action
+
+
+async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
+    """The command path: run, then apply with workspace/applyEdit or show the answer."""
+    from codetune_lsp.engine import EngineError
+
+    if not args:
+        raise JsonRpcInvalidParams(f"{RUN_ACTION} needs the action's data as its argument")
+    title = _parse_data(args[0])[5]
+    task = asyncio.current_task()
+    assert task is not None
+    ls.protocol.track_cancellable(ls.protocol.msg_id, task)
+    token = await ls.code_actions.begin_progress(title, task)
+    try:
+        outcome = await _run(ls, args[0])
+    except asyncio.CancelledError:
+        ls.code_actions.end_progress(token, "cancelled")
+        raise JsonRpcRequestCancelled("cancelled") from None
+    except EngineError as exc:
+        ls.code_actions.end_progress(token, "failed")
+        ls.show(f"codetune: {exc}", logging.ERROR)
+        raise JsonRpcInvalidParams(f"codetune: {exc}") from exc
+    ls.code_actions.end_progress(token, "done")
+    applied = False
+    services = await ls.services()
+    if outcome.edit is not None:
+        result = await ls.workspace_apply_edit_async(
+            types.ApplyWorkspaceEditParams(edit=outcome.edit, label=title)
+        )
+        applied = bool(result and result.applied)
+        services.store.add_feedback(outcome.execution_id, "applied" if applied else "dismissed")
+    if outcome.show is not None:
+        await ls.code_actions.show_document(outcome.show)
+    elif outcome.message and outcome.edit is None:
+        ls.show(f"codetune: {outcome.message}", logging.INFO)
+    return {"executionId": outcome.execution_id, "applied": applied, "shown": outcome.show}
+
+
+def on_progress_cancel(ls: CodetuneServer, params: types.WorkDoneProgressCancelParams) -> None:
+    ls.code_actions.cancel_progress(params.token)
