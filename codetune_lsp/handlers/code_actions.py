@@ -67,9 +67,24 @@ def _data(
     return data
 
 
+def _entry(
+    title: str,
+    kind: str,
+    data: dict[str, Any],
+    by_command: bool,
+    diagnostic: types.Diagnostic | None = None,
+) -> types.CodeAction | types.Command:
+    """A lazily resolved CodeAction, or a plain Command for clients that cannot resolve
+    (a CodeAction carrying a command object is read as a Command by some clients)."""
+    if by_command:
+        return types.Command(title=title, command=RUN_ACTION, arguments=[data])
+    diagnostics = [diagnostic] if diagnostic is not None else None
+    return types.CodeAction(title=title, kind=kind, diagnostics=diagnostics, data=data)
+
+
 async def on_code_action(
     ls: CodetuneServer, params: types.CodeActionParams
-) -> list[types.CodeAction]:
+) -> list[types.CodeAction | types.Command]:
     snap = ls.documents.snapshot(params.text_document.uri)
     if not ls.settings.features.code_actions.enabled:
         return []
@@ -81,8 +96,7 @@ async def on_code_action(
     only = [str(k) for k in params.context.only] if params.context.only else None
     selected = params.range.start != params.range.end
     by_command = not _resolve_supported(ls)
-    markdown_as_document = ls.settings.features.code_actions.markdown_output == "document"
-    actions = []
+    actions: list[types.CodeAction | types.Command] = []
     for entry in catalogue:
         if not _wanted(entry.kind, only):
             continue
@@ -91,27 +105,15 @@ async def on_code_action(
         if entry.languages and snap.language_id not in entry.languages:
             continue
         data = _data(snap.uri, snap.version, entry.template, params.range, entry.title)
-        if by_command or (entry.output == "markdown" and markdown_as_document):
-            command = types.Command(title=entry.title, command=RUN_ACTION, arguments=[data])
-            actions.append(types.CodeAction(title=entry.title, kind=entry.kind, command=command))
-        else:
-            actions.append(types.CodeAction(title=entry.title, kind=entry.kind, data=data))
+        data["output"] = entry.output
+        actions.append(_entry(entry.title, entry.kind, data, by_command))
     if _wanted(types.CodeActionKind.QuickFix, only):
         for diagnostic in params.context.diagnostics:
             title = f"AI: Fix \u201c{diagnostic.message[:60]}\u201d"
             data = _data(snap.uri, snap.version, FIX_TEMPLATE, diagnostic.range, title, diagnostic)
+            data["output"] = "edit"
             kind = types.CodeActionKind.QuickFix
-            if by_command:
-                command = types.Command(title=title, command=RUN_ACTION, arguments=[data])
-                actions.append(
-                    types.CodeAction(
-                        title=title, kind=kind, diagnostics=[diagnostic], command=command
-                    )
-                )
-            else:
-                actions.append(
-                    types.CodeAction(title=title, kind=kind, diagnostics=[diagnostic], data=data)
-                )
+            actions.append(_entry(title, kind, data, by_command, diagnostic))
     return actions
 
 
@@ -161,6 +163,13 @@ def _feedback(execution_id: str, kind: str) -> types.Command:
 async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.CodeAction:
     from codetune_lsp.engine import EngineError
 
+    data = action.data if isinstance(action.data, dict) else {}
+    answers_as_documents = ls.settings.features.code_actions.markdown_output == "document"
+    if data.get("output") == "markdown" and answers_as_documents:
+        # Nothing to edit: the answer is written and shown by the command, run after this.
+        _parse_data(data)
+        action.command = types.Command(title=action.title, command=RUN_ACTION, arguments=[data])
+        return action
     try:
         outcome = await _run(ls, action.data)
     except EngineError as exc:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+import pytest
 import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
@@ -24,3 +26,11 @@ async def client(request, lsp_client: LanguageClient):
     )
     yield
     await lsp_client.shutdown_session()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    from tests.models.tiny_models import build_llama
+
+    return build_llama(tmp_path_factory.mktemp("e2e-llama"))

@@ -19,7 +19,9 @@ def write_config(root: Path, model_path: Path, extra: str = "") -> Path:
     config = root / "config.toml"
     config.write_text(
         f'[models.{TINY_PROFILE}]\nfamily = "whiterabbitneo"\nid = "{model_path}"\n\n'
-        f'[features.completion]\nmodel = "{TINY_PROFILE}"\nmax_new_tokens = 24\n'
+        f'[features.completion]\nmodel = "{TINY_PROFILE}"\nmax_new_tokens = 24\n\n'
+        f'[features.code_actions]\nmodel = "{TINY_PROFILE}"\n\n'
+        f'[features.diagnostics]\nmodel = "{TINY_PROFILE}"\n'
         f"{extra}"
     )
     return config
@@ -51,6 +53,18 @@ def history(root: Path, sql: str) -> list[tuple[Any, ...]]:
     """Read the server's history database directly (the CLI has its own tests)."""
     with sqlite3.connect(root / "data" / "codetune.db") as db:
         return db.execute(sql).fetchall()
+
+
+async def history_when(root: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
+    """``history`` once it returns rows (writes commit shortly after a request answers)."""
+    import asyncio
+
+    for _ in range(int(timeout / 0.05)):
+        rows = history(root, sql)
+        if rows:
+            return rows
+        await asyncio.sleep(0.05)
+    return history(root, sql)
 
 
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:

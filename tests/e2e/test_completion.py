@@ -22,14 +22,6 @@ CURSOR = types.Position(line=1, character=len("    total = "))
 
 
 @pytest.fixture(scope="session")
-def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
-    from tests.models.tiny_models import build_llama
-
-    return build_llama(tmp_path_factory.mktemp("e2e-llama"))
-
-
-@pytest.fixture(scope="session")
 def expected_text(tiny_llama_path: Path) -> str:
     """The post-processed greedy output of the model on the same FIM prompt."""
     from codetune_lsp.models.base import GenerationRequest

@@ -1,0 +1,241 @@
+"""Code actions end to end with a tiny real model: list, resolve, command, cancel, stale."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+from pytest_lsp import client_capabilities
+
+from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.prompts.edits import apply_edits, extract_code, reindent
+
+from .model_server import history, history_when, open_doc, start_client
+
+SOURCE = (
+    "import os\n\n\ndef area(w, h):\n    result = w * h\n    return result\n\n\nprint(area(2, 3))\n"
+)
+CURSOR = types.Range(
+    start=types.Position(line=4, character=6), end=types.Position(line=4, character=6)
+)
+FUNCTION = "def area(w, h):\n    result = w * h\n    return result\n"
+
+
+def action_params(uri: str, range_: types.Range = CURSOR, diagnostics=()) -> types.CodeActionParams:
+    return types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=range_,
+        context=types.CodeActionContext(diagnostics=list(diagnostics)),
+    )
+
+
+async def started(tmp_path: Path, model: Path, name: str, caps=None):
+    client = await start_client(tmp_path, model, name, capabilities=caps)
+    uri = (tmp_path / "geometry.py").as_uri()
+    (tmp_path / "geometry.py").write_text(SOURCE)
+    open_doc(client, uri, SOURCE)
+    return client, uri
+
+
+async def stop(client) -> None:
+    await client.shutdown_session()
+    await client.stop()
+
+
+def by_title(actions, prefix: str):
+    return next(a for a in actions if a.title.startswith(prefix))
+
+
+def command_of(action) -> tuple[str, list]:
+    """(command, arguments) of an action that runs by command.
+
+    lsprotocol's client-side union hook reads any object with a ``command`` key as a Command,
+    even when ``command`` is itself an object (a CodeAction). Editors tell them apart by
+    whether ``command`` is a string, and so does this helper.
+    """
+    command = action.command
+    if isinstance(command, str):  # read as a flat Command
+        return command, list(action.arguments or [])
+    if isinstance(command, dict):
+        return command["command"], command["arguments"]
+    return command.command, list(command.arguments)
+
+
+async def test_listing_is_fast_and_calls_no_model(tmp_path: Path, tiny_llama_path: Path) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
+    try:
+        first = await client.text_document_code_action_async(action_params(uri))  # opens the store
+        started_at = time.perf_counter()
+        actions = await client.text_document_code_action_async(action_params(uri))
+        elapsed = time.perf_counter() - started_at
+        titles = {a.title for a in actions}
+        assert {
+            "AI: Explain this code",
+            "AI: Review this code",
+            "AI: Security audit",
+            "AI: Optimize",
+            "AI: Add docstring",
+            "AI: Generate tests",
+        } <= titles
+        assert len(first) == len(actions)
+        assert all(getattr(a, "edit", None) is None for a in actions)
+        assert elapsed < 1.0
+        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+    finally:
+        await stop(client)
+
+
+async def test_resolve_applies_a_minimal_edit_of_the_function(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        optimize = by_title(actions, "AI: Optimize")
+        assert optimize.data and optimize.command is None  # VS Code resolves lazily
+        resolved = await client.code_action_resolve_async(optimize)
+        (change,) = resolved.edit.document_changes
+        assert change.text_document.uri == uri and change.text_document.version == 1
+        (output,) = await history_when(tmp_path, "SELECT output FROM executions")
+        expected_function = reindent(extract_code(output[0], "python"), FUNCTION)
+        snap = DocumentSnapshot(uri, 1, "python", SOURCE, "utf-16")
+        after = apply_edits(SOURCE, snap, list(change.edits))
+        assert after == SOURCE.replace(FUNCTION, expected_function)
+        for edit in change.edits:  # only the function's lines are touched
+            assert edit.range.start.line >= 3 and edit.range.end.line <= 6
+        assert resolved.command.command == "codetune.feedback"
+        assert resolved.command.arguments[1] == "applied"
+    finally:
+        await stop(client)
+
+
+async def test_the_command_path_applies_through_apply_edit(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, "emacs")  # eglot 1.9 style: no resolve
+    received = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        received.append(params.edit)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        docstring = by_title(actions, "AI: Add docstring")
+        name, arguments = command_of(docstring)
+        assert name == "codetune.runAction"
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=arguments)
+        )
+        assert result["applied"] is True and len(received) == 1
+        await asyncio.sleep(0.3)
+        rows = history(
+            tmp_path,
+            "SELECT e.template_name, f.kind FROM executions e"
+            " JOIN feedback f ON f.execution_id = e.id",
+        )
+        assert rows == [("code_action.docstring", "applied")]
+    finally:
+        await stop(client)
+
+
+async def test_explain_writes_an_answer_and_shows_it(tmp_path: Path, tiny_llama_path: Path) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        explain = await client.code_action_resolve_async(by_title(actions, "AI: Explain"))
+        assert explain.edit is None  # an answer, not an edit: resolving runs no model
+        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+        name, arguments = command_of(explain)
+        result = await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=name, arguments=arguments)
+        )
+        (shown,) = client.shown_documents
+        assert shown.uri == result["shown"] and shown.uri.endswith("-explain.md")
+        answer = Path(shown.uri.removeprefix("file://")).read_text()
+        ((output,),) = await history_when(tmp_path, "SELECT output FROM executions")
+        assert output.strip() in answer
+    finally:
+        await stop(client)
+
+
+async def test_a_stale_action_is_refused_and_nothing_runs(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        optimize = by_title(actions, "AI: Optimize")
+        client.text_document_did_change(
+            types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+                content_changes=[
+                    types.TextDocumentContentChangeWholeDocument(text=SOURCE + "# edited\n")
+                ],
+            )
+        )
+        with pytest.raises(Exception, match="changed since this action was listed"):
+            await client.code_action_resolve_async(optimize)
+        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+    finally:
+        await stop(client)
+
+
+async def _wait_for_cancelled_row(root: Path) -> tuple:
+    for _ in range(50):
+        rows = history(root, "SELECT finish_reason, success, output_tokens FROM executions")
+        if rows:
+            return rows[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError("no execution was recorded")
+
+
+@pytest.mark.parametrize("how", ["cancelRequest", "progress"])
+async def test_cancelling_the_command_stops_the_generation(
+    tmp_path: Path, tiny_llama_path: Path, how: str
+) -> None:
+    caps = client_capabilities("emacs")
+    caps.window = types.WindowClientCapabilities(work_done_progress=True)
+    client, uri = await started(tmp_path, tiny_llama_path, "emacs", caps)
+    try:
+        warm = await client.text_document_code_action_async(action_params(uri))
+        name, arguments = command_of(by_title(warm, "AI: Review"))  # 768 tokens: time to cancel
+        params = types.ExecuteCommandParams(command=name, arguments=arguments)
+        future = client.protocol.send_request(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=4242)
+        await asyncio.sleep(1.5)  # the model loads, then generation is under way
+        if how == "cancelRequest":
+            client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=4242))
+        else:
+            token = next(iter(client.progress_reports))
+            client.protocol.notify(
+                types.WINDOW_WORK_DONE_PROGRESS_CANCEL,
+                types.WorkDoneProgressCancelParams(token=token),
+            )
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(asyncio.wrap_future(future), 10)
+        finish_reason, success, _ = await _wait_for_cancelled_row(tmp_path)
+        assert finish_reason == "cancelled" and not success
+    finally:
+        await stop(client)
+
+
+async def test_generate_tests_creates_a_file_beside_the_source(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    caps = client_capabilities("visual-studio-code")
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code", caps)
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        tests = by_title(actions, "AI: Generate tests")
+        resolved = await client.code_action_resolve_async(tests)
+        create, fill = resolved.edit.document_changes
+        assert isinstance(create, types.CreateFile)
+        assert create.uri == (tmp_path / "test_geometry.py").as_uri()
+        assert fill.text_document.uri == create.uri and fill.edits[0].new_text.strip()
+    finally:
+        await stop(client)
