@@ -312,7 +312,10 @@ class Engine:
                 kind="backend",
             ) from exc
         latency = (time.perf_counter() - started) * 1000
-        failed = result.finish_reason in ("error",)
+        # With a schema, an "error" that came with text is the answer failing validation
+        # (an output problem, counted by the feature), not the backend failing.
+        schema_miss = template.schema is not None and bool(result.text)
+        failed = result.finish_reason == "error" and not schema_miss
         parsed = None
         problem = ""
         if template.schema is not None and not failed and result.finish_reason != "cancelled":

@@ -67,6 +67,10 @@ class CodetuneServer(LanguageServer):
         from codetune_lsp.features.code_actions import CodeActionFeature
 
         self.code_actions = CodeActionFeature(self)
+        from codetune_lsp.features.live_diagnostics import LiveDiagnostics
+
+        self.diagnostics = LiveDiagnostics(self)
+        self.on_close(self.diagnostics.aclose)
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []

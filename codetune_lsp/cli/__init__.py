@@ -6,6 +6,7 @@ import click
 
 from codetune_lsp import __version__
 from codetune_lsp.cli.cache import cache_group
+from codetune_lsp.cli.check import check
 from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
 from codetune_lsp.cli.history import history_group
@@ -60,3 +61,4 @@ main.add_command(history_group)
 main.add_command(stats)
 main.add_command(cache_group)
 main.add_command(models_group)
+main.add_command(check)

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import posixpath
 import re
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.features import progress
 
 logger = logging.getLogger(__name__)
 
@@ -286,25 +286,14 @@ class CodeActionFeature:
 
     async def begin_progress(self, title: str, task: asyncio.Task[Any]) -> str | None:
         """Start $/progress whose cancel button cancels ``task`` (None if unsupported)."""
-        window = self.server.client_capabilities.window
-        if not (window and window.work_done_progress):
-            return None
-        token = f"codetune-action-{uuid.uuid4().hex[:8]}"
-        try:
-            await self.server.work_done_progress.create_async(token)
-        except Exception:  # the client refused the token: run without progress
-            return None
-        self._progress_tasks[token] = task
-        self.server.work_done_progress.begin(
-            token,
-            types.WorkDoneProgressBegin(title=title, message="asking the model", cancellable=True),
-        )
+        token = await progress.begin(self.server, title, "asking the model", cancellable=True)
+        if token is not None:
+            self._progress_tasks[token] = task
         return token
 
     def end_progress(self, token: str | None, message: str) -> None:
-        if token is not None:
-            self._progress_tasks.pop(token, None)
-            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        self._progress_tasks.pop(token, None)
+        progress.end(self.server, token, message)
 
     def cancel_progress(self, token: Any) -> None:
         task = self._progress_tasks.pop(token, None)

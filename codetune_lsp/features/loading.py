@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any
 
-from lsprotocol import types
+from codetune_lsp.features import progress
 
 logger = logging.getLogger(__name__)
 
@@ -65,24 +64,13 @@ class ModelLoader:
         return backend
 
     async def _begin(self, title: str) -> str | None:
-        window = self.server.client_capabilities.window
-        if not (window and window.work_done_progress):
+        token = await progress.begin(self.server, title)
+        if token is None:
             self.server.tell(title)
-            return None
-        token = f"codetune-load-{uuid.uuid4().hex[:8]}"
-        try:
-            await self.server.work_done_progress.create_async(token)
-        except Exception:  # the client refused or never answered: carry on without
-            logger.info("the client did not accept a progress token")
-            return None
-        self.server.work_done_progress.begin(
-            token, types.WorkDoneProgressBegin(title=title, cancellable=False)
-        )
         return token
 
     def _report(self, token: str, stage: str) -> None:
-        self.server.work_done_progress.report(token, types.WorkDoneProgressReport(message=stage))
+        progress.report(self.server, token, stage)
 
     def _end(self, token: str | None, message: str) -> None:
-        if token is not None:
-            self.server.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+        progress.end(self.server, token, message)

@@ -11,7 +11,14 @@ from typing import Any
 
 from lsprotocol import types
 
-from codetune_lsp.handlers import code_actions, commands, completion, feedback, lifecycle
+from codetune_lsp.handlers import (
+    code_actions,
+    commands,
+    completion,
+    diagnostics,
+    feedback,
+    lifecycle,
+)
 from codetune_lsp.server import CodetuneServer
 
 
@@ -38,6 +45,10 @@ FEATURES: tuple[Route, ...] = (
     Route(types.TEXT_DOCUMENT_CODE_ACTION, code_actions.on_code_action, code_actions.OPTIONS),
     Route(types.CODE_ACTION_RESOLVE, code_actions.on_resolve),
     Route(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, code_actions.on_progress_cancel),
+    Route(types.TEXT_DOCUMENT_DID_OPEN, diagnostics.on_did_open),
+    Route(types.TEXT_DOCUMENT_DID_SAVE, diagnostics.on_did_save),
+    Route(types.TEXT_DOCUMENT_DID_CHANGE, diagnostics.on_did_change),
+    Route(types.TEXT_DOCUMENT_DIAGNOSTIC, diagnostics.on_diagnostic, diagnostics.OPTIONS),
 )
 
 COMMANDS: tuple[Route, ...] = (

@@ -77,7 +77,14 @@ def on_did_change_workspace_folders(
 
 
 def on_did_close(ls: CodetuneServer, params: types.DidCloseTextDocumentParams) -> None:
-    ls.completion.forget(params.text_document.uri)
+    uri = params.text_document.uri
+    ls.completion.forget(uri)
+    had_findings = uri in ls.diagnostics.latest
+    ls.diagnostics.on_close(uri)
+    if had_findings and not ls.diagnostics.client_pulls():  # clear what we showed
+        ls.text_document_publish_diagnostics(
+            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
+        )
 
 
 async def on_shutdown(ls: CodetuneServer, params: Any) -> None:

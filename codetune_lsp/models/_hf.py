@@ -6,11 +6,13 @@ Imported only from the model worker thread (and tests), so the server starts wit
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import torch
 from transformers import (
@@ -68,6 +70,16 @@ class LoadedModel:
         return self.tokenizer.decode(list(ids), skip_special_tokens=True)
 
 
+def _hub_resolvable() -> bool:
+    """Whether the hub's host name resolves (a failed DNS lookup answers at once)."""
+    host = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname
+    try:
+        socket.getaddrinfo(host or "huggingface.co", 443)
+    except OSError:
+        return False
+    return True
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -113,6 +125,9 @@ def load(
     common: dict[str, Any] = {"trust_remote_code": profile.trust_remote_code}
     if profile.revision and not local:
         common["revision"] = profile.revision
+    if not local and not _offline() and not _hub_resolvable():
+        # No route to the hub: use the local cache only, instead of retrying for half a minute.
+        common["local_files_only"] = True
     cuda = torch.cuda.is_available()
     try:
         progress(f"reading the configuration of {profile.id}")

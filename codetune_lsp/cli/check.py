@@ -1,0 +1,164 @@
+"""``codetune-lsp check``: the AI diagnostics without an editor, for CI."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from codetune_lsp.cli.context import CliContext, pass_cli
+
+LANGUAGES = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".jsx": "javascriptreact",
+    ".ts": "typescript",
+    ".tsx": "typescriptreact",
+    ".go": "go",
+    ".rs": "rust",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cs": "csharp",
+    ".rb": "ruby",
+    ".php": "php",
+    ".sh": "shellscript",
+    ".swift": "swift",
+    ".scala": "scala",
+    ".lua": "lua",
+    ".sql": "sql",
+}
+SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
+SEVERITY = {"info": 0, "warning": 1, "error": 2}
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def collect(paths: tuple[str, ...]) -> list[Path]:
+    """Source files named, or found under named directories (hidden and build dirs skipped)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+            continue
+        for candidate in sorted(path.rglob("*")):
+            parts = candidate.relative_to(path).parts
+            if any(p in SKIP_DIRS or p.startswith(".") for p in parts[:-1]):
+                continue
+            if candidate.is_file() and candidate.suffix in LANGUAGES:
+                found.append(candidate)
+    return list(dict.fromkeys(found))
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text")
+@click.option(
+    "--min-severity",
+    type=click.Choice(["error", "warning", "info"]),
+    default="warning",
+    help="Report (and fail on) findings at or above this severity.",
+)
+@click.option(
+    "--template",
+    "templates",
+    multiple=True,
+    metavar="NAME",
+    help="Diagnostics template(s) to run (default: features.diagnostics.templates).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    help="Files analysed at once; the local backend batches their chunks.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@pass_cli
+def check(
+    cli: CliContext,
+    paths: tuple[str, ...],
+    fmt: str,
+    min_severity: str,
+    templates: tuple[str, ...],
+    jobs: int,
+    output: str | None,
+) -> None:
+    """Analyse files like a linter: exit 1 on findings, 0 on none, 2 on an error."""
+    from codetune_lsp.logs import configure_logging
+    from codetune_lsp.report import as_json, as_sarif, as_text
+
+    settings = cli.resolved.settings
+    configure_logging(cli.paths.log_file, settings.server.log_level, stderr=False)
+    cli.warn_problems()
+    files = collect(paths)
+    if not files:
+        click.echo("codetune-lsp check: no source files found", err=True)
+        sys.exit(EXIT_ERROR)
+    try:
+        results, errors = asyncio.run(_analyse_all(cli, files, list(templates), jobs))
+    except Exception as exc:  # the model, the store or a template is not usable
+        click.echo(f"codetune-lsp check: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    threshold = SEVERITY[min_severity]
+    reported = [(p, f) for p, f in results if SEVERITY.get(f.severity, 1) >= threshold]
+    if fmt == "sarif":
+        text = as_sarif(reported, base=Path.cwd())
+    elif fmt == "json":
+        text = as_json(reported, errors)
+    else:
+        text = as_text(reported)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
+    for error in errors:
+        click.echo(f"codetune-lsp check: {error}", err=True)
+    if errors:
+        sys.exit(EXIT_ERROR)
+    sys.exit(EXIT_FINDINGS if reported else EXIT_CLEAN)
+
+
+async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str], jobs: int):  # type: ignore[no-untyped-def]
+    from codetune_lsp.documents import UTF32, DocumentSnapshot
+    from codetune_lsp.features.diagnostics import Analyzer
+    from codetune_lsp.services import open_services
+
+    settings = cli.resolved.settings
+    diagnostics = settings.features.diagnostics
+    services = await asyncio.to_thread(open_services, settings, cli.paths)
+    try:
+        engine = services.engine
+        backend = engine.backend(diagnostics.model)
+        await backend.start()
+        ready = getattr(backend, "ready", None)
+        if ready is not None:
+            await ready()
+        analyzer = Analyzer(
+            engine, diagnostics.model, templates or list(diagnostics.templates), diagnostics.label
+        )
+        gate = asyncio.Semaphore(jobs)
+        errors: list[str] = []
+
+        async def one(path: Path) -> list[tuple[str, object]]:
+            async with gate:
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (OSError, UnicodeDecodeError) as exc:
+                    errors.append(f"{path}: cannot be read: {exc}")
+                    return []
+                language = LANGUAGES.get(path.suffix, "plaintext")
+                snap = DocumentSnapshot(path.resolve().as_uri(), 0, language, text, UTF32)
+                analysis = await analyzer.analyse(snap, f"check|{path}")
+                return [(str(path), finding) for finding in analysis.findings]
+
+        batches = await asyncio.gather(*(one(path) for path in files))
+        return [item for batch in batches for item in batch], errors
+    finally:
+        await services.aclose()
