@@ -17,6 +17,10 @@ from pygls.protocol import default_converter
 
 from codetune_lsp import __version__
 from codetune_lsp.documents import DocumentStore
+from codetune_lsp.features.code_actions import CodeActionFeature
+from codetune_lsp.features.completion import CompletionFeature
+from codetune_lsp.features.live_diagnostics import LiveDiagnostics
+from codetune_lsp.features.loading import ModelLoader
 from codetune_lsp.paths import Paths
 from codetune_lsp.protocol import CodetuneProtocol
 from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
@@ -59,18 +63,6 @@ class CodetuneServer(LanguageServer):
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
         self.roots = WorkspaceRoots()
-        from codetune_lsp.features.completion import CompletionFeature
-        from codetune_lsp.features.loading import ModelLoader
-
-        self.models = ModelLoader(self)
-        self.completion = CompletionFeature(self)
-        from codetune_lsp.features.code_actions import CodeActionFeature
-
-        self.code_actions = CodeActionFeature(self)
-        from codetune_lsp.features.live_diagnostics import LiveDiagnostics
-
-        self.diagnostics = LiveDiagnostics(self)
-        self.on_close(self.diagnostics.aclose)
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []
@@ -82,6 +74,12 @@ class CodetuneServer(LanguageServer):
         }
         self._background: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Task[None] | None = None
+        # The features (their modules import nothing heavy until first use).
+        self.models = ModelLoader(self)
+        self.completion = CompletionFeature(self)
+        self.code_actions = CodeActionFeature(self)
+        self.diagnostics = LiveDiagnostics(self)
+        self.on_close(self.diagnostics.aclose)
 
     @property
     def settings(self) -> Settings:

@@ -51,8 +51,12 @@ async def start_client(
 
 def history(root: Path, sql: str) -> list[tuple[Any, ...]]:
     """Read the server's history database directly (the CLI has its own tests)."""
-    with sqlite3.connect(root / "data" / "codetune.db") as db:
-        return db.execute(sql).fetchall()
+    database = root / "data" / "codetune.db"
+    try:  # read-only: never create the file before the server does
+        with sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True) as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.OperationalError:  # not created or not migrated yet
+        return []
 
 
 async def history_when(root: Path, sql: str, timeout: float = 5.0) -> list[tuple[Any, ...]]:
