@@ -84,7 +84,9 @@ async def test_listing_is_fast_and_calls_no_model(tmp_path: Path, tiny_llama_pat
         assert len(first) == len(actions)
         assert all(getattr(a, "edit", None) is None for a in actions)
         assert elapsed < 1.0
-        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+        assert history(
+            tmp_path, "SELECT count(*) FROM executions WHERE feature = 'code_action'"
+        ) == [(0,)]
     finally:
         await stop(client)
 
@@ -100,7 +102,9 @@ async def test_resolve_applies_a_minimal_edit_of_the_function(
         resolved = await client.code_action_resolve_async(optimize)
         (change,) = resolved.edit.document_changes
         assert change.text_document.uri == uri and change.text_document.version == 1
-        (output,) = await history_when(tmp_path, "SELECT output FROM executions")
+        (output,) = await history_when(
+            tmp_path, "SELECT output FROM executions WHERE feature = 'code_action'"
+        )
         expected_function = reindent(extract_code(output[0], "python"), FUNCTION)
         snap = DocumentSnapshot(uri, 1, "python", SOURCE, "utf-16")
         after = apply_edits(SOURCE, snap, list(change.edits))
@@ -150,7 +154,9 @@ async def test_explain_writes_an_answer_and_shows_it(tmp_path: Path, tiny_llama_
         actions = await client.text_document_code_action_async(action_params(uri))
         explain = await client.code_action_resolve_async(by_title(actions, "AI: Explain"))
         assert explain.edit is None  # an answer, not an edit: resolving runs no model
-        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+        assert history(
+            tmp_path, "SELECT count(*) FROM executions WHERE feature = 'code_action'"
+        ) == [(0,)]
         name, arguments = command_of(explain)
         result = await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command=name, arguments=arguments)
@@ -158,7 +164,9 @@ async def test_explain_writes_an_answer_and_shows_it(tmp_path: Path, tiny_llama_
         (shown,) = client.shown_documents
         assert shown.uri == result["shown"] and shown.uri.endswith("-explain.md")
         answer = Path(shown.uri.removeprefix("file://")).read_text()
-        ((output,),) = await history_when(tmp_path, "SELECT output FROM executions")
+        ((output,),) = await history_when(
+            tmp_path, "SELECT output FROM executions WHERE feature = 'code_action'"
+        )
         assert output.strip() in answer
     finally:
         await stop(client)
@@ -181,14 +189,30 @@ async def test_a_stale_action_is_refused_and_nothing_runs(
         )
         with pytest.raises(Exception, match="changed since this action was listed"):
             await client.code_action_resolve_async(optimize)
-        assert history(tmp_path, "SELECT count(*) FROM executions") == [(0,)]
+        assert history(
+            tmp_path, "SELECT count(*) FROM executions WHERE feature = 'code_action'"
+        ) == [(0,)]
     finally:
         await stop(client)
 
 
+async def action_progress(client, title: str):
+    """The progress token the action itself began (diagnostics report progress too)."""
+    for _ in range(100):
+        for token, reports in client.progress_reports.items():
+            if reports and getattr(reports[0], "title", None) == title:
+                return token
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no progress for {title}")
+
+
 async def _wait_for_cancelled_row(root: Path) -> tuple:
     for _ in range(50):
-        rows = history(root, "SELECT finish_reason, success, output_tokens FROM executions")
+        rows = history(
+            root,
+            "SELECT finish_reason, success, output_tokens FROM executions"
+            " WHERE feature = 'code_action'",
+        )
         if rows:
             return rows[0]
         await asyncio.sleep(0.1)
@@ -211,7 +235,7 @@ async def test_cancelling_the_command_stops_the_generation(
         if how == "cancelRequest":
             client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=4242))
         else:
-            token = next(iter(client.progress_reports))
+            token = await action_progress(client, "AI: Review this code")
             client.protocol.notify(
                 types.WINDOW_WORK_DONE_PROGRESS_CANCEL,
                 types.WorkDoneProgressCancelParams(token=token),

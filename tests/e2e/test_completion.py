@@ -102,7 +102,11 @@ async def test_typing_ahead_is_served_without_a_model_call(client, expected_text
     (item,) = result.items
     assert item.text_edit.new_text.endswith(expected_text[2:])
     await asyncio.sleep(0.3)
-    rows = history(client.root, "SELECT backend, cache_hit FROM executions ORDER BY created_at")
+    rows = history(
+        client.root,
+        "SELECT backend, cache_hit FROM executions"
+        " WHERE feature = 'completion' ORDER BY created_at",
+    )
     assert rows == [("local", 0), ("type-ahead", 1)]
 
 
@@ -145,7 +149,9 @@ async def test_fast_typing_runs_one_generation_and_answers_every_request(
         warm_up.position = types.Position(line=0, character=0)
         await client.text_document_completion_async(warm_up)
         await asyncio.sleep(0.3)
-        loaded = history(tmp_path, "SELECT count(*) FROM executions")[0][0]
+        loaded = history(tmp_path, "SELECT count(*) FROM executions WHERE feature = 'completion'")[
+            0
+        ][0]
         requests = []
         for _ in range(6):
             requests.append(
@@ -157,7 +163,9 @@ async def test_fast_typing_runs_one_generation_and_answers_every_request(
         results = await asyncio.gather(*requests)
         assert [len(r.items) for r in results[:-1]] == [0] * 5 and len(results[-1].items) == 1
         await asyncio.sleep(0.3)
-        assert history(tmp_path, "SELECT count(*) FROM executions") == [(loaded + 1,)]
+        assert history(
+            tmp_path, "SELECT count(*) FROM executions WHERE feature = 'completion'"
+        ) == [(loaded + 1,)]
     finally:
         await client.shutdown_session()
         await client.stop()

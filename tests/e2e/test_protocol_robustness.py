@@ -134,6 +134,13 @@ def test_initialize_reports_only_served_capabilities(server: RawServer) -> None:
         "workspace",
         "completionProvider",
         "inlineCompletionProvider",
+        "codeActionProvider",
+        "diagnosticProvider",
     }
-    assert caps["textDocumentSync"]["change"] == 2
-    assert caps["executeCommandProvider"]["commands"] == ["codetune.status", "codetune.feedback"]
+    assert caps["textDocumentSync"]["change"] == 2 and caps["textDocumentSync"]["save"] is not False
+    assert caps["codeActionProvider"]["resolveProvider"] is True
+    assert caps["executeCommandProvider"]["commands"] == [
+        "codetune.status",
+        "codetune.feedback",
+        "codetune.runAction",
+    ]
