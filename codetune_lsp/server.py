@@ -21,6 +21,7 @@ from codetune_lsp.features.code_actions import CodeActionFeature
 from codetune_lsp.features.completion import CompletionFeature
 from codetune_lsp.features.live_diagnostics import LiveDiagnostics
 from codetune_lsp.features.loading import ModelLoader
+from codetune_lsp.features.prompt_files import PromptFiles
 from codetune_lsp.paths import Paths
 from codetune_lsp.protocol import CodetuneProtocol
 from codetune_lsp.settings import ResolvedSettings, Settings, SettingsSources
@@ -79,6 +80,7 @@ class CodetuneServer(LanguageServer):
         self.completion = CompletionFeature(self)
         self.code_actions = CodeActionFeature(self)
         self.diagnostics = LiveDiagnostics(self)
+        self.prompt_files = PromptFiles(self)
         self.on_close(self.diagnostics.aclose)
 
     @property

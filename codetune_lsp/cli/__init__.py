@@ -11,6 +11,7 @@ from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
 from codetune_lsp.cli.history import history_group
 from codetune_lsp.cli.models import models_group
+from codetune_lsp.cli.prompts import prompts_group
 from codetune_lsp.cli.serve import serve
 from codetune_lsp.cli.stats import stats
 
@@ -62,3 +63,4 @@ main.add_command(stats)
 main.add_command(cache_group)
 main.add_command(models_group)
 main.add_command(check)
+main.add_command(prompts_group)

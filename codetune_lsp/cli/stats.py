@@ -66,10 +66,20 @@ def stats(cli: CliContext, by: str, since: str | None, as_json: bool) -> None:
     filters = HistoryFilter(since=since_option(since))
     with opened_store(cli) as store:
         rows = store.read(lambda s: compute_stats(s, by, filters))  # type: ignore[arg-type]
+    from codetune_lsp.store.significance import compare_versions
+
+    comparisons = compare_versions(rows) if by == "version" else []
     if as_json:
-        echo_json({"by": by, "since": filters.since, "rows": [r.as_dict() for r in rows]})
+        payload = {"by": by, "since": filters.since, "rows": [r.as_dict() for r in rows]}
+        if by == "version":
+            payload["comparisons"] = [vars(c) for c in comparisons]
+        echo_json(payload)
         return
     if rows[-1].count == 0:
         click.echo("no executions recorded" + (" in that period" if since else ""))
         return
     click.echo(format_table([by, *HEADERS[1:]], [_cells(r) for r in rows]))
+    if comparisons:
+        click.echo("\nversions compared:")
+        for comparison in comparisons:
+            click.echo(f"  {comparison.describe()}")

@@ -18,6 +18,7 @@ from codetune_lsp.handlers import (
     diagnostics,
     feedback,
     lifecycle,
+    prompts,
 )
 from codetune_lsp.server import CodetuneServer
 
@@ -55,6 +56,9 @@ COMMANDS: tuple[Route, ...] = (
     Route(commands.STATUS, commands.status),
     Route(feedback.FEEDBACK, feedback.feedback),
     Route(code_actions.RUN_ACTION, code_actions.run_action),
+    Route(prompts.LIST, prompts.list_prompts),
+    Route(prompts.DEPLOY, prompts.deploy),
+    Route(prompts.ROLLBACK, prompts.rollback),
 )
 
 

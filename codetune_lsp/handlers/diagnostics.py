@@ -12,15 +12,27 @@ OPTIONS = types.DiagnosticOptions(
 
 
 def on_did_open(ls: CodetuneServer, params: types.DidOpenTextDocumentParams) -> None:
-    ls.diagnostics.on_open(params.text_document.uri)
+    uri = params.text_document.uri
+    if ls.prompt_files.kind_of(uri):  # a prompt template: lint it, no AI analysis
+        ls.prompt_files.lint(ls.documents.snapshot(uri))
+    else:
+        ls.diagnostics.on_open(uri)
 
 
-def on_did_save(ls: CodetuneServer, params: types.DidSaveTextDocumentParams) -> None:
-    ls.diagnostics.on_save(params.text_document.uri)
+async def on_did_save(ls: CodetuneServer, params: types.DidSaveTextDocumentParams) -> None:
+    uri = params.text_document.uri
+    if ls.prompt_files.kind_of(uri):
+        await ls.prompt_files.save(ls.documents.snapshot(uri))
+    else:
+        ls.diagnostics.on_save(uri)
 
 
 def on_did_change(ls: CodetuneServer, params: types.DidChangeTextDocumentParams) -> None:
-    ls.diagnostics.on_change(params.text_document.uri)
+    uri = params.text_document.uri
+    if ls.prompt_files.kind_of(uri):
+        ls.prompt_files.lint(ls.documents.snapshot(uri))
+    else:
+        ls.diagnostics.on_change(uri)
 
 
 async def on_diagnostic(

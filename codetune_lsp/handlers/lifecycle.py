@@ -36,6 +36,7 @@ async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) ->
     ls.report_settings_problems()
     ls.start_services()
     await pull_workspace_settings(ls)
+    ls.spawn(ls.prompt_files.scan_workspaces())
 
 
 async def pull_workspace_settings(ls: CodetuneServer) -> None:

@@ -209,6 +209,7 @@ class StatsRow:
     cache_hit_rate: float | None
     feedback: int
     acceptance_rate: float | None
+    decided: int = 0  # feedback that says accepted/applied or rejected/dismissed
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -318,6 +319,7 @@ def compute_stats(
             cache_hit_rate=acc.hits / acc.count if acc.count else None,
             feedback=acc.feedback,
             acceptance_rate=acc.positive / decided if decided else None,
+            decided=decided,
         )
 
     rows = [finish(label, acc) for label, acc in groups.items()]
