@@ -180,8 +180,7 @@ class Engine:
         """Batched token counts with the model's real tokenizer when it is loaded locally,
         else an estimate that errs on the long side."""
         backend = self.backend(profile_name)
-        loaded = getattr(backend, "loaded", None)
-        model = loaded() if callable(loaded) else None
+        model = getattr(backend, "loaded", None)  # the local model, once in memory
         if model is not None:
             tokenizer = model.tokenizer
 

@@ -9,6 +9,7 @@ from codetune_lsp.cli.cache import cache_group
 from codetune_lsp.cli.check import check
 from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
+from codetune_lsp.cli.doctor import doctor
 from codetune_lsp.cli.history import history_group
 from codetune_lsp.cli.models import models_group
 from codetune_lsp.cli.prompts import prompts_group
@@ -64,3 +65,4 @@ main.add_command(cache_group)
 main.add_command(models_group)
 main.add_command(check)
 main.add_command(prompts_group)
+main.add_command(doctor)

@@ -134,8 +134,7 @@ class CompletionFeature:
         engine = services.engine
         settings = self.settings
         backend = await self.server.models.ready(settings.model)
-        loaded_of = getattr(backend, "loaded", None)
-        loaded = loaded_of() if callable(loaded_of) else None
+        loaded = getattr(backend, "loaded", None)  # the local model, once in memory
         fim_ok = getattr(loaded, "fim_enabled", True)
         template = settings.template if fim_ok else CHAT_TEMPLATE
         request = EngineRequest(

@@ -22,8 +22,9 @@ class ModelLoader:
 
     @staticmethod
     def is_ready(backend: Any) -> bool:
-        loaded = getattr(backend, "loaded", None)
-        return loaded() is not None if callable(loaded) else True
+        # A local backend's ``loaded`` is None until its model is in memory; remote
+        # backends have nothing to load.
+        return not hasattr(backend, "loaded") or backend.loaded is not None
 
     def start(self, profile: str) -> asyncio.Task[Any]:
         """Begin loading ``profile`` (idempotent; a failed load is retried next time)."""

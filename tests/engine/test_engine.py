@@ -124,3 +124,13 @@ async def test_experiment_arm_is_recorded(engine: Engine) -> None:
     (row,) = executions(engine)
     assert row.experiment_arm_id is not None and result.arm in ("v1", "v2")
     assert row.resolved_version_id == result.version_id
+
+
+async def test_context_fitting_counts_with_the_real_tokenizer_once_loaded(engine: Engine) -> None:
+    text = "def add(a, b):\n    return a + b  # 😀\n"
+    backend = engine.backend("tiny")
+    assert engine.token_counter("tiny")([text]) == [int(len(text) / 3.0) + 1]  # not loaded yet
+    await backend.ready()
+    tokenizer = backend.loaded.tokenizer
+    expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+    assert engine.token_counter("tiny")([text, ""]) == [expected, 0]
