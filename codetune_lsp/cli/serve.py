@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import secrets
@@ -56,6 +57,9 @@ def serve(cli: CliContext, stdio: bool, tcp: str | None, ws: str | None) -> None
     from codetune_lsp.server import create_server
 
     server = create_server(cli.sources)
+    # Start-up objects live for the whole session: keep them out of full GC passes, which
+    # otherwise pause every handler while many history writes are queued.
+    gc.freeze()
     try:
         if tcp_address is not None:
             code = transports.run_tcp(server, tcp_address)

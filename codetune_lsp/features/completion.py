@@ -42,6 +42,7 @@ class _Served:
     template: str
     version_id: int
     model_id: str
+    execution_id: str
 
 
 def fim_markers(template: str | None) -> dict[str, str]:
@@ -60,6 +61,7 @@ class CompletionFeature:
         self.server = server
         self.gate = LatestWins()
         self._served: dict[str, _Served] = {}
+        self._accepted: set[str] = set()
         self.model_calls = 0
 
     @property
@@ -68,6 +70,21 @@ class CompletionFeature:
 
     def forget(self, uri: str) -> None:
         self._served.pop(uri, None)
+
+    def accepted(self, execution_id: str) -> None:
+        """The editor accepted a suggestion (its item command ran)."""
+        self._accepted.add(execution_id)
+
+    def _dismiss_previous(self, uri: str, store: Any) -> None:
+        """A new model call for ``uri``: the suggestion before it, if not accepted, was
+        dismissed (typing into a suggestion is served by type-ahead, not a model call)."""
+        previous = self._served.pop(uri, None)
+        if previous is None:
+            return
+        if previous.execution_id in self._accepted:
+            self._accepted.discard(previous.execution_id)
+        else:
+            store.add_feedback(previous.execution_id, "rejected")
 
     async def suggest(
         self, snap: DocumentSnapshot, offset: int, explicit: bool
@@ -178,11 +195,17 @@ class CompletionFeature:
             logger.warning("completion failed: %s", exc)
             self.server.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
             return None
+        self._dismiss_previous(snap.uri, services.store)
         text = postprocess(result.text, prefix, suffix)
         if not text:
             return None
         self._served[snap.uri] = _Served(
-            prefix, text, result.template.name, result.version_id, result.model_id
+            prefix,
+            text,
+            result.template.name,
+            result.version_id,
+            result.model_id,
+            result.execution_id,
         )
         return Suggestion(text, result.execution_id, result.cache_hit)
 

@@ -26,6 +26,8 @@ async def feedback(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
     if comment is not None and not isinstance(comment, str):
         raise JsonRpcInvalidParams("codetune.feedback: the comment must be a string")
     services = await ls.services()
+    if kind == "accepted":
+        ls.completion.accepted(execution_id)
     from codetune_lsp.store import UnknownExecutionError
 
     try:

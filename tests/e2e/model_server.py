@@ -15,13 +15,16 @@ from pytest_lsp.client import make_test_lsp_client
 TINY_PROFILE = "tiny"
 
 
-def write_config(root: Path, model_path: Path, extra: str = "") -> Path:
+def write_config(root: Path, model_path: Path, extra: str = "", diagnostics: bool = True) -> Path:
     config = root / "config.toml"
+    # One tiny model serves every feature here: keep diagnostics out of tests of the others.
+    run_on = '["open", "save"]' if diagnostics else '["off"]'
     config.write_text(
         f'[models.{TINY_PROFILE}]\nfamily = "whiterabbitneo"\nid = "{model_path}"\n\n'
         f'[features.completion]\nmodel = "{TINY_PROFILE}"\nmax_new_tokens = 24\n\n'
         f'[features.code_actions]\nmodel = "{TINY_PROFILE}"\n\n'
         f'[features.diagnostics]\nmodel = "{TINY_PROFILE}"\n'
+        f"run_on = {run_on}\n"
         f"{extra}"
     )
     return config
@@ -34,8 +37,9 @@ async def start_client(
     *,
     extra_config: str = "",
     capabilities: types.ClientCapabilities | None = None,
+    diagnostics: bool = True,
 ) -> LanguageClient:
-    config = write_config(root, model_path, extra_config)
+    config = write_config(root, model_path, extra_config, diagnostics)
     client = make_test_lsp_client()
     env = {**os.environ, "CODETUNE_CONFIG": str(config), "CODETUNE_HOME": str(root / "data")}
     await client.start_io(sys.executable, "-m", "codetune_lsp", env=env)

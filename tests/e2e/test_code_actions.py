@@ -34,7 +34,7 @@ def action_params(uri: str, range_: types.Range = CURSOR, diagnostics=()) -> typ
 
 
 async def started(tmp_path: Path, model: Path, name: str, caps=None):
-    client = await start_client(tmp_path, model, name, capabilities=caps)
+    client = await start_client(tmp_path, model, name, capabilities=caps, diagnostics=False)
     uri = (tmp_path / "geometry.py").as_uri()
     (tmp_path / "geometry.py").write_text(SOURCE)
     open_doc(client, uri, SOURCE)

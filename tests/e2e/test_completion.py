@@ -63,7 +63,7 @@ def completion_params(uri: str, invoked: bool = True) -> types.CompletionParams:
 
 @pytest.fixture(params=CLIENTS)
 async def client(request, tmp_path: Path, tiny_llama_path: Path):
-    started = await start_client(tmp_path, tiny_llama_path, request.param)
+    started = await start_client(tmp_path, tiny_llama_path, request.param, diagnostics=False)
     started.root = tmp_path  # type: ignore[attr-defined]
     yield started
     await started.shutdown_session()
@@ -115,7 +115,9 @@ async def test_inline_completion_gives_the_same_text(
 ) -> None:
     caps = client_capabilities("visual-studio-code")
     caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()
-    client = await start_client(tmp_path, tiny_llama_path, "visual-studio-code", capabilities=caps)
+    client = await start_client(
+        tmp_path, tiny_llama_path, "visual-studio-code", capabilities=caps, diagnostics=False
+    )
     try:
         uri = (tmp_path / "g.py").as_uri()
         open_doc(client, uri, TEXT)
@@ -141,7 +143,7 @@ async def test_inline_completion_gives_the_same_text(
 async def test_fast_typing_runs_one_generation_and_answers_every_request(
     tmp_path: Path, tiny_llama_path: Path
 ) -> None:
-    client = await start_client(tmp_path, tiny_llama_path, "neovim")
+    client = await start_client(tmp_path, tiny_llama_path, "neovim", diagnostics=False)
     try:
         uri = (tmp_path / "g.py").as_uri()
         open_doc(client, uri, TEXT)
@@ -166,6 +168,27 @@ async def test_fast_typing_runs_one_generation_and_answers_every_request(
         assert history(
             tmp_path, "SELECT count(*) FROM executions WHERE feature = 'completion'"
         ) == [(loaded + 1,)]
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+async def test_a_suggestion_replaced_without_acceptance_counts_as_rejected(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    client = await start_client(tmp_path, tiny_llama_path, "neovim", diagnostics=False)
+    try:
+        uri = (tmp_path / "g.py").as_uri()
+        open_doc(client, uri, TEXT)
+        first = await client.text_document_completion_async(completion_params(uri))
+        (item,) = first.items
+        replace_all(client, uri, "x = 1\n" + TEXT, 2)  # elsewhere: not typing into it
+        moved = completion_params(uri)
+        moved.position = types.Position(line=CURSOR.line + 1, character=CURSOR.character)
+        await client.text_document_completion_async(moved)
+        await asyncio.sleep(0.3)
+        rows = history(tmp_path, "SELECT execution_id, kind FROM feedback ORDER BY created_at")
+        assert rows == [(item.command.arguments[0], "rejected")]
     finally:
         await client.shutdown_session()
         await client.stop()
