@@ -230,8 +230,15 @@ async def test_cancelling_the_command_stops_the_generation(
         warm = await client.text_document_code_action_async(action_params(uri))
         name, arguments = command_of(by_title(warm, "AI: Review"))  # 768 tokens: time to cancel
         params = types.ExecuteCommandParams(command=name, arguments=arguments)
+        await client.text_document_completion_async(  # an invoked completion loads the model
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=types.Position(line=0, character=0),
+                context=types.CompletionContext(trigger_kind=types.CompletionTriggerKind.Invoked),
+            )
+        )
         future = client.protocol.send_request(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=4242)
-        await asyncio.sleep(1.5)  # the model loads, then generation is under way
+        await asyncio.sleep(0.6)  # generation is under way
         if how == "cancelRequest":
             client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=4242))
         else:
