@@ -143,4 +143,7 @@ def test_initialize_reports_only_served_capabilities(server: RawServer) -> None:
         "codetune.status",
         "codetune.feedback",
         "codetune.runAction",
+        "codetune.prompts.list",
+        "codetune.prompts.deploy",
+        "codetune.prompts.rollback",
     ]
