@@ -29,7 +29,7 @@ def test_eglot_flymake_diagnostics_completion_and_command_code_action(
         "CT_OUT": str(out),
         "CT_ACTION": TITLE,
     }
-    result = run_client([emacs, "-Q", "--batch", "-l", str(SCRIPT)], env, out, timeout=120)
+    result = run_client([emacs, "-Q", "--batch", "-l", str(SCRIPT)], env, out, timeout=100)
     assert result["errors"] == [], result
     assert result["mode"] == "python-mode" and result["server"] == "codetune-lsp"
     # pushed diagnostics reach flymake

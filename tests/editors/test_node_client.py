@@ -25,7 +25,7 @@ def test_inline_completion_pull_diagnostics_resolve_and_cancellation(
     env["CT_ACTION"] = TITLE
     proc = subprocess.run(
         [node, str(CLIENT / "client.js")],
-        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        env=env, capture_output=True, text=True, timeout=100, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     assert lines, f"no report (exit {proc.returncode}); stderr:\n{proc.stderr[-4000:]}"

@@ -29,7 +29,7 @@ def test_ale_diagnostics_completion_and_code_action(workspace: Workspace) -> Non
         "CT_ACTION": TITLE,
     }
     argv = [vim, "-Nu", "NONE", "-i", "NONE", "-es", "-S", str(SCRIPT)]
-    result = run_client(argv, env, out, timeout=120)
+    result = run_client(argv, env, out, timeout=100)
     assert result["errors"] == [], result
     assert result["ale_3_3"] == 1 and result["linters"] == ["codetune"]
     # diagnostics pushed by the server, in ALE's list and the window's location list

@@ -61,13 +61,13 @@ def test_the_extension_compiles(tmp_path: Path) -> None:
     if not (EXTENSION / "node_modules" / "typescript").is_dir():
         ci = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=EXTENSION, capture_output=True, text=True, timeout=300,
+            cwd=EXTENSION, capture_output=True, text=True, timeout=100,
         )  # fmt: skip
         assert ci.returncode == 0, ci.stderr[-4000:]
     out = tmp_path / "out"
     compiled = subprocess.run(
         [npm, "run", "compile", "--", "--outDir", str(out)],
-        cwd=EXTENSION, capture_output=True, text=True, timeout=300,
+        cwd=EXTENSION, capture_output=True, text=True, timeout=100,
     )  # fmt: skip
     assert compiled.returncode == 0, compiled.stdout[-4000:] + compiled.stderr[-4000:]
     assert (out / "extension.js").is_file()
