@@ -182,6 +182,28 @@ async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.Code
     return action
 
 
+APPLY_EDIT_TIMEOUT_S = 60.0
+
+
+async def _apply(ls: CodetuneServer, params: types.ApplyWorkspaceEditParams) -> bool | None:
+    """Send workspace/applyEdit; whether the client applied it, or None when unknown.
+
+    A client that did not declare ``workspace.applyEdit`` gets the edit without our waiting
+    for an answer: ALE applies it but never answers, which used to leave this command
+    pending forever. A client that errs or does not answer in time is unknown too.
+    """
+    workspace = ls.client_capabilities.workspace
+    if not (workspace and workspace.apply_edit):
+        ls.protocol.send_request(types.WORKSPACE_APPLY_EDIT, params)
+        return None
+    try:
+        result = await asyncio.wait_for(ls.workspace_apply_edit_async(params), APPLY_EDIT_TIMEOUT_S)
+    except Exception as exc:  # no answer in time, or an error for an answer
+        logger.info("workspace/applyEdit got no usable answer: %r", exc)
+        return None
+    return bool(result and result.applied)
+
+
 async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
     """The command path: run, then apply with workspace/applyEdit or show the answer."""
     from codetune_lsp.engine import EngineError
@@ -203,14 +225,13 @@ async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         ls.show(f"codetune: {exc}", logging.ERROR)
         raise JsonRpcInvalidParams(f"codetune: {exc}") from exc
     ls.code_actions.end_progress(token, "done")
-    applied = False
+    applied: bool | None = False
     services = await ls.services()
     if outcome.edit is not None:
-        result = await ls.workspace_apply_edit_async(
-            types.ApplyWorkspaceEditParams(edit=outcome.edit, label=title)
-        )
-        applied = bool(result and result.applied)
-        services.store.add_feedback(outcome.execution_id, "applied" if applied else "dismissed")
+        applied = await _apply(ls, types.ApplyWorkspaceEditParams(edit=outcome.edit, label=title))
+        if applied is not None:
+            kind = "applied" if applied else "dismissed"
+            services.store.add_feedback(outcome.execution_id, kind)
     if outcome.show is not None:
         await ls.code_actions.show_document(outcome.show)
     elif outcome.message and outcome.edit is None:

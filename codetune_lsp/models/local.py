@@ -331,7 +331,9 @@ class LocalBackend:
         """Wait until the model is loaded (raises the loading ``BackendError``)."""
         await self.start()
         assert self._worker is not None
-        return await asyncio.wrap_future(self._worker.loaded)
+        # Shielded: cancelling one waiting request must not cancel the shared load itself
+        # (wrap_future passes a cancellation on to the concurrent future).
+        return await asyncio.shield(asyncio.wrap_future(self._worker.loaded))
 
     @property
     def loaded(self) -> LoadedModel | None:

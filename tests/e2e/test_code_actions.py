@@ -148,6 +148,44 @@ async def test_the_command_path_applies_through_apply_edit(
         await stop(client)
 
 
+async def test_a_client_without_apply_edit_gets_the_edit_without_a_wait(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    """ALE declares ``applyEdit: false`` yet applies the edit, and never answers: the
+    command must still finish (it used to wait forever) and record no feedback."""
+    caps = client_capabilities("emacs")
+    caps.workspace.apply_edit = False
+    client, uri = await started(tmp_path, tiny_llama_path, "emacs", caps)
+    received = []
+    never = asyncio.Event()
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    async def apply_edit(params: types.ApplyWorkspaceEditParams):
+        received.append(params.edit)
+        await never.wait()  # like ALE: applied, never answered
+
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        name, arguments = command_of(by_title(actions, "AI: Add docstring"))
+        result = await asyncio.wait_for(
+            client.workspace_execute_command_async(
+                types.ExecuteCommandParams(command=name, arguments=arguments)
+            ),
+            60,
+        )
+        assert result["applied"] is None and result["executionId"]
+        for _ in range(50):
+            if received:
+                break
+            await asyncio.sleep(0.05)
+        assert len(received) == 1
+        await asyncio.sleep(0.3)
+        assert history(tmp_path, "SELECT count(*) FROM feedback") == [(0,)]
+    finally:
+        never.set()
+        await stop(client)
+
+
 async def test_explain_writes_an_answer_and_shows_it(tmp_path: Path, tiny_llama_path: Path) -> None:
     client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
     try:

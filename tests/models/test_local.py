@@ -208,6 +208,25 @@ async def test_loading_reports_progress_stages_on_the_loop(tiny_llama: Path):
         await backend.close()
 
 
+async def test_a_request_cancelled_while_the_model_loads_leaves_the_load_alone(tiny_llama: Path):
+    """Editors cancel requests all the time; one cancelled during loading must not cancel
+    the load itself (it used to, and every later request failed with CancelledError)."""
+    backend = LocalBackend("cancel-load", ModelProfile(id=str(tiny_llama)))
+    try:
+        first = asyncio.ensure_future(
+            backend.generate(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=4))
+        )
+        await asyncio.sleep(0)  # the request is waiting for the load
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert backend.loaded is None  # still loading, not broken
+        result = await backend.generate(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=4))
+        assert result.tokens_out > 0 and backend.loaded is not None
+    finally:
+        await backend.close()
+
+
 async def test_missing_weights_offline_give_one_message_with_the_fix():
     backend = LocalBackend(
         "whiterabbitneo-7b",
