@@ -331,7 +331,9 @@ class LocalBackend:
         """Wait until the model is loaded (raises the loading ``BackendError``)."""
         await self.start()
         assert self._worker is not None
-        return await asyncio.wrap_future(self._worker.loaded)
+        # Shielded: a waiter that is cancelled (a timed-out or superseded request) must not
+        # cancel the shared load, which would leave the model unusable for good.
+        return await asyncio.shield(asyncio.wrap_future(self._worker.loaded))
 
     @property
     def loaded(self) -> LoadedModel | None:
