@@ -67,6 +67,12 @@ def summary_ms(samples_s: list[float]) -> dict[str, float]:
     }
 
 
+def paired_ratio(subject: list[float], baseline: list[float]) -> float:
+    """Median of the per-pair ratios: each pair ran back to back, so slow drifts of the
+    machine's load cancel out better than in a ratio of medians."""
+    return statistics.median(a / b for a, b in zip(subject, baseline, strict=True))
+
+
 def print_table(title: str, rows: dict[str, dict[str, float]]) -> None:
     width = max(len(title), *(len(name) for name in rows))
     print(f"{title:<{width}} {'n':>6} {'median ms':>10} {'p90 ms':>9} {'p99 ms':>9} {'max ms':>9}")
@@ -391,6 +397,27 @@ async def load_model(server: Any, profile: str = PROFILE) -> Any:
     backend = services.engine.backend(profile)
     await backend.ready()
     return backend
+
+
+async def overhead_with_instant_backend(
+    backend: Any, result: Any, run: Callable[[], Any], n: int = 50
+) -> list[float]:
+    """Time ``run()`` with ``backend.generate`` answering ``result`` at once: what the path
+    costs around the model, free of the model's (noisy) time."""
+
+    async def instant(request: Any) -> Any:
+        return result
+
+    backend.generate = instant
+    try:
+        samples = []
+        for _ in range(n):
+            started = time.perf_counter()
+            await run()
+            samples.append(time.perf_counter() - started)
+        return samples
+    finally:
+        del backend.generate
 
 
 class Spy:

@@ -43,6 +43,7 @@ from _bench_common import (
     humaneval,
     machine,
     model_path,
+    paired_ratio,
     print_table,
     summary_ms,
     verdict,
@@ -247,8 +248,9 @@ def part_save(sb: Sandbox, model: Path, saves: int) -> dict[str, Any]:
         "tokens_in_out_finish": tokens,
         "stats": stats,
         "ratio": round(ratio, 4),
+        "paired_ratio": round(paired_ratio(lsp_t, raw_t), 4),
         "method": "stdio for the server, in-process (this process) for the raw backend",
-        "targets": {"didSave->publish / raw backend <= 1.15x": ratio <= 1.15},
+        "targets": {"didSave->publish / raw backend <= 1.15x (median)": ratio <= 1.15},
     }
 
 
@@ -287,7 +289,10 @@ def main() -> None:
                 f"tokens in/out/finish {b['tokens_in_out_finish']})"
             )
             print_table("path", b["stats"])
-            print(f"  save->publish / raw backend: {b['ratio']:.3f}x median (target <= 1.15x)")
+            print(
+                f"  save->publish / raw backend: {b['ratio']:.3f}x median (target <= 1.15x), "
+                f"{b['paired_ratio']:.3f}x median of pair ratios"
+            )
             print(f"  ({b['method']})")
     finally:
         sb.cleanup()
