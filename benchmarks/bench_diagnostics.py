@@ -1,12 +1,13 @@
 """AI diagnostics throughput and latency (issue 8), each against a baseline from the same run.
 
-Run: python benchmarks/bench_diagnostics.py [--files 50] [--rounds 1] [--saves 8]
+Run: python benchmarks/bench_diagnostics.py [--files 50] [--rounds 2] [--saves 8]
          [--parts check,save] [--json results.json]
 
 (a) check: ``python -m codetune_lsp check DIR --template diagnostics.forced`` over --files
     distinct Python files (HumanEval prompts + solutions, MIT), with ``--jobs 8`` (files at
     once, so the local backend may batch them) against ``--jobs 1`` (one file at a time);
-    alternated, --rounds each. Throughput in files/s; the ratio jobs 8 / jobs 1 is reported.
+    alternated, --rounds each. Throughput in files/s; the ratio jobs 8 / jobs 1 is reported
+    (no target: a schema-constrained request runs alone in the local backend, see README).
     The forced template (tests/e2e/forced_template.py) is installed in the temp config's
     prompts/ dir; its JSON schema makes even a random model give exactly one finding. The
     response cache is off, so every file runs the model. Wall time includes process start
@@ -125,7 +126,8 @@ def part_check(sb: Sandbox, model: Path, files: int, rounds: int) -> dict[str, A
         "executions_recorded": executions[0],
         "cache_hits": executions[1] or 0,
         "ratio_jobs8_over_jobs1": round(ratio, 3),
-        "targets": {"batching (--jobs 8) faster than one at a time": ratio > 1.0},
+        # Issue 8 sets no number for this ratio: reported, not judged.
+        "targets": {},
     }
 
 
@@ -257,7 +259,7 @@ def part_save(sb: Sandbox, model: Path, saves: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=50, help="(a) files to check")
-    parser.add_argument("--rounds", type=int, default=1, help="(a) runs of each --jobs value")
+    parser.add_argument("--rounds", type=int, default=2, help="(a) runs of each --jobs value")
     parser.add_argument("--saves", type=int, default=8, help="(b) save/raw pairs")
     parser.add_argument("--parts", default="check,save")
     parser.add_argument("--json", type=Path, help="also write the results here")
