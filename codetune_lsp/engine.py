@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "list": (list, tuple),
     "dict": (dict,),
 }
+# Responses remembered in this process in front of the store's cache (hits served on the
+# event loop, no thread hop). Keys include the template version, so a new version misses.
+MEMORY_CACHE_ENTRIES = 256
 # Rough size of a token when no tokenizer is at hand (remote models): err on the long side.
 CHARS_PER_TOKEN_ESTIMATE = 3.0
 
@@ -159,6 +163,25 @@ class Engine:
         from codetune_lsp.store import CachePolicy
 
         self._cache_policy = CachePolicy.from_settings(settings.store)
+        self._memory: OrderedDict[str, tuple[Any, float]] = OrderedDict()
+
+    def _remembered(self, key: str) -> Any:
+        entry = self._memory.get(key)
+        if entry is None:
+            return None
+        response, expires = entry
+        if expires and time.monotonic() > expires:
+            del self._memory[key]
+            return None
+        self._memory.move_to_end(key)
+        return response
+
+    def _remember(self, key: str, response: Any) -> None:
+        ttl = self._cache_policy.ttl
+        self._memory[key] = (response, time.monotonic() + ttl.total_seconds() if ttl else 0.0)
+        self._memory.move_to_end(key)
+        while len(self._memory) > MEMORY_CACHE_ENTRIES:
+            self._memory.popitem(last=False)
 
     # -- backends -----------------------------------------------------------------------
 
@@ -261,7 +284,11 @@ class Engine:
         )
         use_cache = self._cache_policy.quick_bypass_reason(cache_request) is None
         if use_cache:
-            cached = await self.store.cache_get(cache_request)
+            cached = self._remembered(cache_request.key)
+            if cached is None:
+                cached = await self.store.cache_get(cache_request)
+                if cached is not None:  # accepted by the store's policy: safe to remember
+                    self._remember(cache_request.key, cached)
             if cached is not None:
                 parsed = self._validate(template, cached.output) if template.schema else None
                 latency = (time.perf_counter() - started) * 1000

@@ -2,24 +2,46 @@
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from codetune_lsp import __version__
-from codetune_lsp.cli.cache import cache_group
-from codetune_lsp.cli.check import check
-from codetune_lsp.cli.config import config_group
 from codetune_lsp.cli.context import CliContext
-from codetune_lsp.cli.doctor import doctor
-from codetune_lsp.cli.history import history_group
-from codetune_lsp.cli.models import models_group
-from codetune_lsp.cli.prompts import prompts_group
 from codetune_lsp.cli.serve import serve
-from codetune_lsp.cli.stats import stats
+
+# Sub-command name -> "module:attribute", imported only when that command runs, so that
+# starting the server (what editors do) imports no other command's dependencies.
+LAZY_COMMANDS = {
+    "cache": "codetune_lsp.cli.cache:cache_group",
+    "check": "codetune_lsp.cli.check:check",
+    "config": "codetune_lsp.cli.config:config_group",
+    "doctor": "codetune_lsp.cli.doctor:doctor",
+    "history": "codetune_lsp.cli.history:history_group",
+    "models": "codetune_lsp.cli.models:models_group",
+    "prompts": "codetune_lsp.cli.prompts:prompts_group",
+    "stats": "codetune_lsp.cli.stats:stats",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose sub-commands are imported when used (or listed by --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            module, _, attribute = LAZY_COMMANDS[cmd_name].partition(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 LOG_LEVELS = click.Choice(["debug", "info", "warning", "error"], case_sensitive=False)
 
 
 @click.group(
+    cls=LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -58,11 +80,3 @@ def main(
 
 
 main.add_command(serve)
-main.add_command(config_group)
-main.add_command(history_group)
-main.add_command(stats)
-main.add_command(cache_group)
-main.add_command(models_group)
-main.add_command(check)
-main.add_command(prompts_group)
-main.add_command(doctor)

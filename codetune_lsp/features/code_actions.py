@@ -71,9 +71,7 @@ class CodeActionFeature:
 
     async def catalogue(self) -> list[CatalogueEntry]:
         services = await self.server.services()
-        from codetune_lsp.store import prompts as repo
-
-        counter = await services.store.aread(repo.change_counter)
+        counter = await services.store.aprompt_change_counter()
         if counter != self._catalogue_counter:
             self._catalogue = await asyncio.to_thread(self._load_catalogue, services.library)
             self._catalogue_counter = counter

@@ -43,6 +43,8 @@ class _Served:
     version_id: int
     model_id: str
     execution_id: str
+    suffix: str = ""
+    settings: Any = None  # the completion settings it was made with
 
 
 def fim_markers(template: str | None) -> dict[str, str]:
@@ -94,7 +96,7 @@ class CompletionFeature:
         if not settings.enabled:
             return None
         prefix, suffix = snap.text[:offset], snap.text[offset:]
-        ahead = await self._type_ahead(snap, prefix)
+        ahead = await self._type_ahead(snap, prefix, suffix)
         if ahead is not None:
             return ahead
         services = await self.server.services()
@@ -118,14 +120,24 @@ class CompletionFeature:
             logger.info("completion for %s timed out after %d ms", snap.uri, settings.timeout_ms)
             return None
 
-    async def _type_ahead(self, snap: DocumentSnapshot, prefix: str) -> Suggestion | None:
+    async def _type_ahead(
+        self, snap: DocumentSnapshot, prefix: str, suffix: str = ""
+    ) -> Suggestion | None:
+        """Served from memory: the same request again, or the user typing into the last
+        suggestion. Recorded as a cache hit; no model, prompt or tokenizer work."""
         served = self._served.get(snap.uri)
         if served is None or not prefix.startswith(served.prefix):
             return None
         typed = prefix[len(served.prefix) :]
+        if not typed and suffix == served.suffix and served.settings == self.settings:
+            return await self._record_memory_hit(snap, served, served.text)
         if not typed or not served.text.startswith(typed) or len(typed) >= len(served.text):
             return None
-        rest = served.text[len(typed) :]
+        return await self._record_memory_hit(snap, served, served.text[len(typed) :])
+
+    async def _record_memory_hit(
+        self, snap: DocumentSnapshot, served: _Served, rest: str
+    ) -> Suggestion:
         services = await self.server.services()
         pending = services.engine.record_served(
             feature="completion",
@@ -206,6 +218,8 @@ class CompletionFeature:
             result.version_id,
             result.model_id,
             result.execution_id,
+            suffix,
+            settings,
         )
         return Suggestion(text, result.execution_id, result.cache_hit)
 

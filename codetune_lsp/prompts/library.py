@@ -384,7 +384,7 @@ class PromptLibrary:
         arm for ``unit_key``. Cached until any process changes prompts."""
         from codetune_lsp.store import prompts as repo
 
-        counter = await self.store.aread(repo.change_counter)
+        counter = await self.store.aprompt_change_counter()
         if counter != self._seen_counter:
             self._cache.clear()
             self._seen_counter = counter

@@ -275,6 +275,14 @@ class Store:
         """Bumped by every prompt write in any process (one small indexed read)."""
         return self.read(prompts.change_counter)
 
+    async def aprompt_change_counter(self) -> int:
+        """The counter without a thread hop on SQLite: in WAL mode a read of one primary-key
+        row never waits for a writer, so it is cheaper than moving to a worker thread.
+        On PostgreSQL (a network round trip) it runs in a thread."""
+        if self.dialect == "sqlite":
+            return self.prompt_change_counter()
+        return await self.aread(prompts.change_counter)
+
     # -- generic access -------------------------------------------------------------------
     def submit(self, fn: Callable[[Session], T]) -> Pending[T]:
         """Run ``fn(session)`` in a write transaction on the writer thread."""

@@ -134,3 +134,21 @@ async def test_context_fitting_counts_with_the_real_tokenizer_once_loaded(engine
     tokenizer = backend.loaded.tokenizer
     expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     assert engine.token_counter("tiny")([text, ""]) == [expected, 0]
+
+
+async def test_repeated_hits_are_served_from_memory_and_still_recorded(engine: Engine) -> None:
+    await engine.run(explain())
+    engine.store.flush().result()
+    await engine.run(explain())  # from the store's cache: now remembered in memory
+    lookups = []
+    original = engine.store.cache_get
+
+    async def counting(request):
+        lookups.append(request)
+        return await original(request)
+
+    engine.store.cache_get = counting  # type: ignore[method-assign]
+    third = await engine.run(explain())
+    assert third.cache_hit and lookups == []
+    await third.recorded
+    assert [r.cache_hit for r in executions(engine)] == [False, True, True]
