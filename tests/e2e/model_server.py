@@ -75,6 +75,20 @@ async def history_when(root: Path, sql: str, timeout: float = 5.0) -> list[tuple
     return history(root, sql)
 
 
+async def count_at_least(root: Path, sql: str, minimum: int = 1, timeout: float = 5.0) -> int:
+    """A ``SELECT count(*)`` once it reaches ``minimum`` (rows commit just after answers)."""
+    import asyncio
+
+    count = 0
+    for _ in range(int(timeout / 0.05)):
+        rows = history(root, sql)
+        count = rows[0][0] if rows else 0
+        if count >= minimum:
+            break
+        await asyncio.sleep(0.05)
+    return count
+
+
 def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> None:
     client.text_document_did_open(
         types.DidOpenTextDocumentParams(

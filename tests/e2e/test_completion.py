@@ -13,7 +13,7 @@ from codetune_lsp.features.completion import fim_markers
 from codetune_lsp.prompts.completion_text import postprocess
 
 from .conftest import CLIENTS
-from .model_server import history, open_doc, replace_all, start_client
+from .model_server import count_at_least, history, open_doc, replace_all, start_client
 
 PREFIX = "def g():\n    total = "
 SUFFIX = "\n    return total\n"
@@ -151,9 +151,9 @@ async def test_fast_typing_runs_one_generation_and_answers_every_request(
         warm_up.position = types.Position(line=0, character=0)
         await client.text_document_completion_async(warm_up)
         await asyncio.sleep(0.3)
-        loaded = history(tmp_path, "SELECT count(*) FROM executions WHERE feature = 'completion'")[
-            0
-        ][0]
+        loaded = await count_at_least(
+            tmp_path, "SELECT count(*) FROM executions WHERE feature = 'completion'"
+        )
         requests = []
         for _ in range(6):
             requests.append(
