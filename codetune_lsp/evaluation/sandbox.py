@@ -11,6 +11,7 @@ child before the program runs; what it could not do is reported in ``SandboxResu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -80,10 +81,8 @@ def _read(path: Path) -> str:
 
 
 def _kill_group(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 async def run_python(program: str, limits: Limits | None = None) -> SandboxResult:

@@ -137,3 +137,11 @@ def security_summary(cases: Iterable[tuple[str, bool, list[tuple[str, str]]]]) -
 
 def finite(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) else value
+
+
+def headline(summary: dict[str, Any] | None) -> tuple[str, float | None]:
+    """The one figure a run is ranked by: F1 for the security suite, else pass@1."""
+    summary = summary or {}
+    if "per_cwe" in summary:
+        return "f1", summary.get("f1")
+    return "pass@1", summary.get("pass@1")

@@ -151,9 +151,10 @@ def finish_run(
 ) -> RunInfo:
     row = _running(session, run_id)
     row.summary_json = json.dumps(dict(summary), sort_keys=True)
-    row.n_items = session.scalar(
-        select(func.count()).select_from(EvalItem).where(EvalItem.run_id == run_id)
-    ) or 0
+    row.n_items = (
+        session.scalar(select(func.count()).select_from(EvalItem).where(EvalItem.run_id == run_id))
+        or 0
+    )
     if model_id:
         row.model_id = model_id
     row.finished_at = utcnow()
@@ -178,7 +179,9 @@ def get_run(session: Session, run_id: str) -> RunInfo:
 def list_items(session: Session, run_id: str) -> list[ItemInfo]:
     rows = session.scalars(select(EvalItem).where(EvalItem.run_id == run_id).order_by(EvalItem.id))
     return [
-        ItemInfo(r.item_id, r.verdict, r.score, r.raw_output, r.served_output, r.reason, r.latency_ms)
+        ItemInfo(
+            r.item_id, r.verdict, r.score, r.raw_output, r.served_output, r.reason, r.latency_ms
+        )
         for r in rows
     ]
 

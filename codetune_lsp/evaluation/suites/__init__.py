@@ -44,7 +44,11 @@ class Suite:
     def hash(self) -> str:
         """The content identity: two runs are comparable only on the same hash."""
         return canonical_hash(
-            {"kind": self.kind, "mode": self.mode, "items": [[i.id, dict(i.data)] for i in self.items]}
+            {
+                "kind": self.kind,
+                "mode": self.mode,
+                "items": [[i.id, dict(i.data)] for i in self.items],
+            }
         )
 
     def limited(self, limit: int | None) -> Suite:

@@ -47,7 +47,9 @@ def holes(task_id: str, prompt: str, solution: str) -> list[tuple[str, dict[str,
 def infill_suite() -> Suite:
     items = []
     for problem in problems():
-        for kind, cut in holes(problem["task_id"], problem["prompt"], problem["canonical_solution"]):
+        for kind, cut in holes(
+            problem["task_id"], problem["prompt"], problem["canonical_solution"]
+        ):
             items.append(
                 Item(
                     f"{problem['task_id']}/{kind}",

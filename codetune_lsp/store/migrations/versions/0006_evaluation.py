@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_eval_runs")),
     )
     op.create_index("ix_eval_runs_suite_started", "eval_runs", ["suite", "started_at"])
-    op.create_index(
-        op.f("ix_eval_runs_template_version_id"), "eval_runs", ["template_version_id"]
-    )
+    op.create_index(op.f("ix_eval_runs_template_version_id"), "eval_runs", ["template_version_id"])
     op.create_table(
         "eval_items",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
