@@ -106,6 +106,7 @@ def diff(cli: CliContext, name: str, old: int, new: int) -> None:
     "--model", metavar="PROFILE", help="Model for --require-eval (default: the feature's)."
 )
 @click.option("--mode", help="Suite mode for --require-eval (humaneval: chat | completion).")
+@click.option("--limit", type=click.IntRange(1), help="Gate on the suite's first N items only.")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--force", is_flag=True, help="Deploy even if the gate refuses (logged).")
 @pass_cli
@@ -117,6 +118,7 @@ def deploy(
     suite: str | None,
     model: str | None,
     mode: str | None,
+    limit: int | None,
     jobs: int,
     force: bool,
 ) -> None:
@@ -129,7 +131,9 @@ def deploy(
     reason = "deploy"
     with library(cli) as prompts:
         if suite:
-            reason = _gate(cli, prompts, name, version, label, suite, model, mode, jobs, force)
+            reason = _gate(
+                cli, prompts, name, version, label, suite, model, mode, limit, jobs, force
+            )
         moved = prompts.deploy(name, version, label, reason=reason)
     click.echo(f"{name}: {label} -> v{moved.version}")
 
@@ -143,6 +147,7 @@ def _gate(
     suite: str,
     model: str | None,
     mode: str | None,
+    limit: int | None,
     jobs: int,
     force: bool,
 ) -> str:
@@ -163,6 +168,7 @@ def _gate(
             label=label,
             model=model,
             mode=mode,
+            limit=limit,
             jobs=jobs,
             say=lambda line: click.echo(line, err=True),
         )

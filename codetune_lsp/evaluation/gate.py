@@ -38,9 +38,10 @@ def evaluated(
     jobs: int,
     backend_factory: Any = None,
     say: Callable[[str], None] = lambda _: None,
+    limit: int | None = None,
 ) -> Any:
     """A finished run of ``ref`` on ``suite``: reused when one matches, else run now."""
-    chosen = plan(settings, suite, ref, model, mode)
+    chosen = plan(settings, suite, ref, model, mode, limit)
     runner = make_runner(
         settings, store, library, chosen, jobs=jobs, backend_factory=backend_factory
     )
@@ -74,6 +75,7 @@ def check_promotion(
     label: str = "production",
     model: str | None = None,
     mode: str | None = None,
+    limit: int | None = None,
     jobs: int = 1,
     backend_factory: Any = None,
     say: Callable[[str], None] = lambda _: None,
@@ -83,9 +85,11 @@ def check_promotion(
         return GateResult(True, f"{name}: {label} is already v{version}", None, None, None)
     common = (settings, store, library, suite)
     baseline = evaluated(
-        *common, f"{name}:{current.version}", model, mode, jobs, backend_factory, say
+        *common, f"{name}:{current.version}", model, mode, jobs, backend_factory, say, limit
     )
-    candidate = evaluated(*common, f"{name}:{version}", model, mode, jobs, backend_factory, say)
+    candidate = evaluated(
+        *common, f"{name}:{version}", model, mode, jobs, backend_factory, say, limit
+    )
     result = compare_items(paired(store, baseline.id), paired(store, candidate.id))
     figures = (
         f"v{version} {100 * result.rate_b:.1f}% vs {label} v{current.version} "
