@@ -16,7 +16,7 @@ from codetune_lsp.evaluation.suites import load_suite
 from tests.models.servers import FakeServer, Reply, Seen
 
 PREFIX, SUFFIX, MIDDLE = "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"
-GOOD = '''name = "completion.infill"
+GOOD = """name = "completion.infill"
 feature = "completion"
 description = "FIM"
 output = "text"
@@ -30,7 +30,7 @@ max_new_tokens = 64
 prefix = "str"
 suffix = "str"
 fim = "dict"
-'''
+"""
 BROKEN = GOOD.replace("{{ fim.suffix }}{{ suffix }}", "") % ""
 
 
@@ -123,8 +123,14 @@ def test_deploy_refuses_a_version_that_drops_the_suffix_and_accepts_a_good_one(
 def test_eval_show_failures_prints_outputs_and_reasons(oracle_home: Path) -> None:
     _candidates(oracle_home)
     code, output = _cli(
-        "eval", "run", "humaneval-infill", "--template", "completion.infill:2",
-        "--limit", "4", "--json",
+        "eval",
+        "run",
+        "humaneval-infill",
+        "--template",
+        "completion.infill:2",
+        "--limit",
+        "4",
+        "--json",
     )
     assert code == 0, output
     run = json.loads(output)
