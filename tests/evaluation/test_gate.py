@@ -118,6 +118,8 @@ def test_deploy_refuses_a_version_that_drops_the_suffix_and_accepts_a_good_one(
         reasons = [r for (r,) in db.execute("SELECT reason FROM label_events ORDER BY id")]
     assert reasons[-1].startswith("deploy --force (eval humaneval-infill: refused")
     assert reasons[-2].startswith("deploy (eval humaneval-infill: passed")
+    code, stats = _cli("stats", "--by", "version")
+    assert code == 0 and "humaneval-infill (infill)" in stats and "pass@1" in stats
 
 
 def test_eval_show_failures_prints_outputs_and_reasons(oracle_home: Path) -> None:
