@@ -115,8 +115,8 @@ class CompletionSettings:
     template: str = "completion.infill"
     label: str = "production"
     debounce_ms: int = 150
-    timeout_ms: int = 5000
-    max_new_tokens: int = 64
+    timeout_ms: int = 20000
+    max_new_tokens: int = 128
 
 
 @dataclass(frozen=True)
