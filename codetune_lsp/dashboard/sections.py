@@ -196,7 +196,7 @@ def overview(data: ReportData) -> Section:
                 compact(total.tokens_in + total.tokens_out),
                 f"{compact(total.tokens_in)} in, {compact(total.tokens_out)} out",
             ),
-            KeyFigure("estimated cost", cost(total.estimated_cost).text),
+            KeyFigure("est. cost", cost(total.estimated_cost).text),
         ]
     )
     section.blocks.append(

@@ -9,7 +9,7 @@
 
   var formats = {
     count: function (v) { return Math.round(v).toLocaleString('en'); },
-    ms: function (v) { return v >= 10000 ? (v / 1000).toFixed(1) + ' s' : Math.round(v).toLocaleString('en') + ' ms'; },
+    ms: function (v) { return v >= 1000 ? (Math.round(v / 100) / 10) + ' s' : Math.round(v) + ' ms'; },
     percent: function (v) { return (Math.round(v * 10) / 10) + '%'; },
     cost: function (v) { return v.toFixed(v < 1 ? 4 : 2); },
     number: function (v) { return v.toLocaleString('en', { maximumFractionDigits: 3 }); }
