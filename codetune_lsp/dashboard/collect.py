@@ -45,7 +45,7 @@ def collect(session: Session, filters: HistoryFilter, now: datetime) -> ReportDa
         unit = queries.choose_unit(first, span[1])
         buckets = queries.bucket_range(first, span[1], unit)
         feature_timeline = queries.timeline(session, filters, unit, "feature")
-        model_timeline = queries.timeline(session, filters, unit, "model")
+        model_timeline = queries.timeline(session, filters, unit, "model", ttft=False)
     return ReportData(
         filters=filters,
         generated_at=now,
