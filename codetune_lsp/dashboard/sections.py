@@ -273,7 +273,7 @@ def activity(data: ReportData) -> Section:
                     "line",
                     labels,
                     _series_lines(labels, with_ttft, lambda p: p.ttft_p50_ms, False, ""),
-                    y_title="ms",
+                    y_title="time to first token",
                     y_format="ms",
                     time_axis=True,
                 ),
@@ -302,7 +302,7 @@ def latency_figure(
     datasets += _series_lines(labels, points, lambda p: p.latency_p95_ms, True, "p95")
     return Figure(
         f"{title} (p50 solid, p95 dashed)",
-        Chart(chart_id, "line", labels, datasets, y_title="ms", y_format="ms", time_axis=True),
+        Chart(chart_id, "line", labels, datasets, y_title="latency", y_format="ms", time_axis=True),
         Table(
             f"{chart_id}-table",
             title,
@@ -661,7 +661,7 @@ def models(data: ReportData) -> Section:
                     {"label": "p50", "data": [r.latency_p50_ms for r in rows], "color": "#56B4E9"},
                     {"label": "p95", "data": [r.latency_p95_ms for r in rows], "color": "#0072B2"},
                 ],
-                y_title="ms",
+                y_title="latency",
                 y_format="ms",
             ),
             stats_table("stats-model", "Per model (as `stats --by model`)", "model", data.by_model),
