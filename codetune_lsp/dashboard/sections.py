@@ -332,7 +332,7 @@ def cache(data: ReportData) -> Section:
     if not data.feature_timeline:
         section.blocks.append(Note("No executions recorded in this period."))
         return section
-    totals = {label: [0, 0, 0] for label in data.buckets}
+    totals: dict[str, list[int]] = {label: [0, 0, 0] for label in data.buckets}
     for p in data.feature_timeline:
         row = totals[p.bucket]
         row[0] += p.count
@@ -342,7 +342,7 @@ def cache(data: ReportData) -> Section:
     def share(part: int, whole: int) -> float | None:
         return part / whole if whole else None
 
-    rows = [(label, *totals[label]) for label in data.buckets]
+    rows = [(label, n, hits, ahead) for label, (n, hits, ahead) in totals.items()]
     section.blocks.append(
         Figure(
             f"Cache hits per {unit}",

@@ -124,8 +124,8 @@ def time_span(session: Session, filters: HistoryFilter) -> tuple[datetime, datet
 # -- percentiles in SQL ----------------------------------------------------------------------
 def percentiles(
     session: Session,
-    keys: Sequence[ColumnElement[Any]],
-    value: ColumnElement[Any],
+    keys: Sequence[Any],  # columns or SQL expressions
+    value: Any,
     clauses: Iterable[ColumnElement[bool]],
     qs: Sequence[int] = (50, 95),
 ) -> dict[tuple[Any, ...], dict[int, float]]:
@@ -280,7 +280,7 @@ class VersionAcceptance:
 
 
 def _feedback_counts(
-    session: Session, keys: Sequence[ColumnElement[Any]], clauses: list[ColumnElement[bool]]
+    session: Session, keys: Sequence[Any], clauses: list[ColumnElement[bool]]
 ) -> dict[tuple[Any, ...], tuple[int, int]]:
     positive = func.sum(case((Feedback.kind.in_(POSITIVE), 1), else_=0))
     negative = func.sum(case((Feedback.kind.in_(NEGATIVE), 1), else_=0))
@@ -302,7 +302,7 @@ def _feedback_counts(
 def acceptance_by_version(session: Session, filters: HistoryFilter) -> list[VersionAcceptance]:
     """Versions whose executions got accept/reject (or apply/dismiss) feedback."""
     clauses = [*filters.clauses(), Execution.template_name.is_not(None)]
-    keys = [Execution.feature, Execution.template_name, PromptVersion.version]
+    keys: list[Any] = [Execution.feature, Execution.template_name, PromptVersion.version]
     feedback = _feedback_counts(session, keys, clauses)
     counts = session.execute(
         select(*keys, func.count())
@@ -311,7 +311,8 @@ def acceptance_by_version(session: Session, filters: HistoryFilter) -> list[Vers
         .group_by(*keys)
     )
     rows = []
-    for feature, template, version, count in counts:
+    for row in counts:
+        feature, template, version, count = row[0], row[1], row[2], row[3]
         positive, negative = feedback.get((feature, template, version), (0, 0))
         if positive + negative:
             rows.append(
