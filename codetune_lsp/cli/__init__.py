@@ -21,6 +21,7 @@ LAZY_COMMANDS = {
     "history": "codetune_lsp.cli.history:history_group",
     "models": "codetune_lsp.cli.models:models_group",
     "prompts": "codetune_lsp.cli.prompts:prompts_group",
+    "report": "codetune_lsp.cli.report:report",
     "stats": "codetune_lsp.cli.stats:stats",
 }
 

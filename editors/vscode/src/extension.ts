@@ -3,6 +3,7 @@
 // Settings: only values from the user's own settings are sent (initializationOptions and
 // workspace/configuration), never a workspace's and never the defaults, so a repository
 // cannot configure what runs on your machine and your codetune config file keeps applying.
+import { execFile } from 'child_process';
 import * as vscode from 'vscode';
 import {
   ExecuteCommandRequest,
@@ -168,6 +169,26 @@ async function openHistory(): Promise<void> {
   terminal.show();
 }
 
+/** Write the HTML report (`codetune-lsp report`) where the server says, then open it. */
+async function openReport(): Promise<void> {
+  const status = (await execute('codetune.status', [])) as { report?: { path?: string } };
+  const path = status.report?.path;
+  if (!path) {
+    throw new Error('this codetune-lsp does not write reports; update it');
+  }
+  const options = serverOptions() as { command: string; args?: string[] };
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'codetune: writing the report' },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        execFile(options.command, [...(options.args ?? []), 'report', '-o', path], { timeout: 120_000 }, (error, _stdout, stderr) =>
+          error ? reject(new Error(stderr.trim() || error.message)) : resolve(),
+        );
+      }),
+  );
+  await vscode.env.openExternal(vscode.Uri.file(path));
+}
+
 async function start(): Promise<void> {
   client = new LanguageClient('codetune', 'codetune', serverOptions(), clientOptions());
   await client.start();
@@ -190,6 +211,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('codetune.deployPrompt', reporting(deployPrompt)),
     vscode.commands.registerCommand('codetune.rollbackPrompt', reporting(rollbackPrompt)),
     vscode.commands.registerCommand('codetune.openHistory', reporting(openHistory)),
+    vscode.commands.registerCommand('codetune.openReport', reporting(openReport)),
     vscode.commands.registerCommand('codetune.restartServer', reporting(restart)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (!event.affectsConfiguration(SECTION) || !client) {
