@@ -3,6 +3,11 @@
 // Settings: only values from the user's own settings are sent (initializationOptions and
 // workspace/configuration), never a workspace's and never the defaults, so a repository
 // cannot configure what runs on your machine and your codetune config file keeps applying.
+import { execFile } from 'child_process';
+import { mkdtemp, readFile } from 'fs/promises';
+import { tmpdir } from 'os';
+import { join } from 'path';
+import { promisify } from 'util';
 import * as vscode from 'vscode';
 import {
   ExecuteCommandRequest,
@@ -168,6 +173,20 @@ async function openHistory(): Promise<void> {
   terminal.show();
 }
 
+/** Build the HTML report with `codetune-lsp report -o FILE` and show it in a (script-less) webview. */
+async function openReport(): Promise<void> {
+  const options = serverOptions() as { command: string; args?: string[] };
+  const file = join(await mkdtemp(join(tmpdir(), 'codetune-report-')), 'report.html');
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'codetune: building the report' },
+    () => promisify(execFile)(options.command, [...(options.args ?? []), 'report', '-o', file]),
+  );
+  const panel = vscode.window.createWebviewPanel('codetune.report', 'codetune report', vscode.ViewColumn.Active, {
+    enableScripts: false,
+  });
+  panel.webview.html = await readFile(file, 'utf8');
+}
+
 async function start(): Promise<void> {
   client = new LanguageClient('codetune', 'codetune', serverOptions(), clientOptions());
   await client.start();
@@ -190,6 +209,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('codetune.deployPrompt', reporting(deployPrompt)),
     vscode.commands.registerCommand('codetune.rollbackPrompt', reporting(rollbackPrompt)),
     vscode.commands.registerCommand('codetune.openHistory', reporting(openHistory)),
+    vscode.commands.registerCommand('codetune.openReport', reporting(openReport)),
     vscode.commands.registerCommand('codetune.restartServer', reporting(restart)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (!event.affectsConfiguration(SECTION) || !client) {
