@@ -59,6 +59,7 @@ def user_settings(workspace: Workspace) -> dict[str, Any]:
         "security.workspace.trust.enabled": False,
         "extensions.ignoreRecommendations": True,
         "update.mode": "none",
+        "remote.autoForwardPorts": False,
         # ghost text only: no word-based suggest widget competing for Tab
         "editor.quickSuggestions": {"other": "off", "comments": "off", "strings": "off"},
         "editor.suggestOnTriggerCharacters": False,
@@ -220,9 +221,12 @@ def test_vscode_runs_the_extension_ghost_text_actions_and_problems(
             page.keyboard.type("value = ")
             ghost = editor.locator(".ghost-text-decoration, .ghost-text").first
             expect(ghost).to_be_visible()
+            suggestion = ghost.inner_text().split()
+            assert suggestion, "the ghost text is blank"
             shot("4-ghost-text")
             page.keyboard.press("Tab")
             expect(editor.locator(".ghost-text-decoration, .ghost-text")).to_have_count(0)
+            expect(lines.locator(".view-line", has_text="value =")).to_contain_text(suggestion[0])
             wait_for(lambda: "accepted" in feedback_kinds(workspace), 60, "the accepted row")
             shot("5-accepted")
 
