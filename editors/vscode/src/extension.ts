@@ -18,6 +18,7 @@ const SERVER_ROOTS = ['server', 'store', 'features']; // the server's own (non-p
 const FEEDBACK = 'codetune.feedback';
 
 let client: LanguageClient | undefined;
+let output: vscode.LogOutputChannel | undefined; // ours, shared with the client (server stderr, logMessage)
 let settingKeys: string[] = [];
 let lastExecution: string | undefined; // the last suggestion or action used, for rating
 
@@ -67,6 +68,7 @@ function clientOptions(): LanguageClientOptions {
       ]);
   return {
     documentSelector,
+    outputChannel: output,
     initializationOptions: userSettings(),
     middleware: {
       workspace: {
@@ -190,8 +192,12 @@ async function openReport(): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  client = new LanguageClient('codetune', 'codetune', serverOptions(), clientOptions());
+  const options = serverOptions() as { command: string; args?: string[] };
+  output?.info(`Starting ${[options.command, ...(options.args ?? [])].join(' ')}`);
+  client = new LanguageClient('codetune', 'codetune', options, clientOptions());
   await client.start();
+  const info = client.initializeResult?.serverInfo;
+  output?.info(`Server started: ${info?.name ?? 'codetune-lsp'} ${info?.version ?? ''}`.trimEnd());
 }
 
 async function restart(): Promise<void> {
@@ -206,7 +212,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   settingKeys = Object.keys(properties)
     .map((key) => key.slice(SECTION.length + 1))
     .filter((key) => SERVER_ROOTS.includes(key.split('.')[0]));
+  output = vscode.window.createOutputChannel('codetune', { log: true });
   context.subscriptions.push(
+    output,
     vscode.commands.registerCommand('codetune.rateLastSuggestion', reporting(rateLastSuggestion)),
     vscode.commands.registerCommand('codetune.deployPrompt', reporting(deployPrompt)),
     vscode.commands.registerCommand('codetune.rollbackPrompt', reporting(rollbackPrompt)),
