@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lsprotocol import types
 
+from codetune_lsp.handlers.guard import passive
 from codetune_lsp.server import CodetuneServer
 
 OPTIONS = types.DiagnosticOptions(
@@ -35,6 +36,11 @@ def on_did_change(ls: CodetuneServer, params: types.DidChangeTextDocumentParams)
         ls.diagnostics.on_change(uri)
 
 
+def _no_findings() -> types.DocumentDiagnosticReport:
+    return types.RelatedFullDocumentDiagnosticReport(items=[], result_id=None)
+
+
+@passive(_no_findings)
 async def on_diagnostic(
     ls: CodetuneServer, params: types.DocumentDiagnosticParams
 ) -> types.DocumentDiagnosticReport:

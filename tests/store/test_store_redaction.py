@@ -156,6 +156,7 @@ def _write_canaries(store: Store) -> None:
             make_record(
                 rendered_prompt=f"{MARKER} prompt\n{text}",
                 output=f"{MARKER} output {text}",
+                served_output=f"{MARKER} served {text}",
                 success=False,
                 error_class="BackendError",
                 error_message=f"backend said: {text}",
@@ -251,6 +252,7 @@ def test_every_text_column_is_covered(store: Store) -> None:
             "params_json",
             "rendered_prompt_hash",
             "output",
+            "served_output",
             "finish_reason",
             "error_class",
             "error_message",
