@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -17,9 +18,7 @@ OK, MISSING = "ok ", "!! "
 
 def _local_model(name: str, profile: ModelProfile) -> tuple[bool, str]:
     """Whether a local profile's weights are here, without loading them."""
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("transformers") is None:  # found, not imported (slow)
         return False, "torch/transformers are not installed: `pip install 'codetune-lsp[local]'`"
     path = Path(profile.id).expanduser()
     if path.is_dir():

@@ -19,7 +19,7 @@ from sqlalchemy import Table
 
 from codetune_lsp.redaction import redact
 from codetune_lsp.store.canonical import canonical_json, sha256_hex
-from codetune_lsp.store.models import Execution, PromptText
+from codetune_lsp.store.tables import Execution, PromptText
 
 MAX_ERROR_CHARS = 4000
 

@@ -9,7 +9,7 @@ from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.engine import Engine, EngineError, EngineRequest
 from codetune_lsp.models.base import CancelToken, GenerationRequest
 from codetune_lsp.settings import ModelProfile
-from codetune_lsp.store.models import Execution
+from codetune_lsp.store.tables import Execution
 
 DOC = DocumentSnapshot("file:///w/app.py", 7, "python", "def add(a, b):\n    return a + b\n")
 EXPLAIN_VARS = {"code": DOC.text, "language": "python", "file_name": "app.py"}
