@@ -1,4 +1,4 @@
-"""AI diagnostics: triggers from document events, and pull (textDocument/diagnostic)."""
+"""AI diagnostics by pull (``textDocument/diagnostic``); the triggers are in ``text_sync``."""
 
 from __future__ import annotations
 
@@ -10,30 +10,6 @@ from codetune_lsp.server import CodetuneServer
 OPTIONS = types.DiagnosticOptions(
     identifier="codetune", inter_file_dependencies=False, workspace_diagnostics=False
 )
-
-
-def on_did_open(ls: CodetuneServer, params: types.DidOpenTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    if ls.prompt_files.kind_of(uri):  # a prompt template: lint it, no AI analysis
-        ls.prompt_files.lint(ls.documents.snapshot(uri))
-    else:
-        ls.diagnostics.on_open(uri)
-
-
-async def on_did_save(ls: CodetuneServer, params: types.DidSaveTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    if ls.prompt_files.kind_of(uri):
-        await ls.prompt_files.save(ls.documents.snapshot(uri))
-    else:
-        ls.diagnostics.on_save(uri)
-
-
-def on_did_change(ls: CodetuneServer, params: types.DidChangeTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    if ls.prompt_files.kind_of(uri):
-        ls.prompt_files.lint(ls.documents.snapshot(uri))
-    else:
-        ls.diagnostics.on_change(uri)
 
 
 def _no_findings() -> types.DocumentDiagnosticReport:
