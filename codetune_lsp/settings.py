@@ -419,7 +419,27 @@ def resolve(layers: Iterable[Layer]) -> ResolvedSettings:
         builtin = {name: dataclasses.asdict(p) for name, p in _builtin_models().items()}
         merged["models"] = {**builtin, **merged["models"]}
     settings = _build(Settings, merged, (), origins, problems)
+    problems += _unknown_models(settings, origins)
     return ResolvedSettings(settings=settings, origins=origins, problems=problems)
+
+
+def _unknown_models(settings: Settings, origins: Mapping[str, str]) -> list[SettingsProblem]:
+    """A feature whose ``model`` names no profile: it will answer nothing until fixed."""
+    problems = []
+    known = ", ".join(sorted(settings.models)) or "none"
+    for feature in dataclasses.fields(settings.features):
+        model = getattr(settings.features, feature.name).model
+        if model not in settings.models:
+            key = f"features.{feature.name}.model"
+            problems.append(
+                SettingsProblem(
+                    key,
+                    origins.get(key, "defaults"),
+                    f"no model profile named {model!r} (configured: {known}); add "
+                    f"[models.{model}] to your user config file or pick a configured one.",
+                )
+            )
+    return problems
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], list[SettingsProblem]]:

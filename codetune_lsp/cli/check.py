@@ -135,11 +135,7 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
     services = await asyncio.to_thread(open_services, settings, cli.paths)
     try:
         engine = services.engine
-        backend = engine.backend(diagnostics.model)
-        await backend.start()
-        ready = getattr(backend, "ready", None)
-        if ready is not None:
-            await ready()
+        await engine.backend(diagnostics.model).ready()
         analyzer = Analyzer(
             engine, diagnostics.model, templates or list(diagnostics.templates), diagnostics.label
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import httpx
 
 from codetune_lsp.models.base import (
+    BackendInfo,
     CancelToken,
     FinishReason,
     GenerationRequest,
@@ -20,6 +20,7 @@ from codetune_lsp.models.base import (
     ProgressCallback,
     StreamDelta,
     StreamEvent,
+    estimate_tokens,
 )
 from codetune_lsp.models.http import RemoteClient
 from codetune_lsp.models.profiles import family_for
@@ -135,15 +136,27 @@ class RemoteBackend:
         self.profile = profile
         self.row = family_for(name, profile)
         self.client = RemoteClient(name, profile, transport=transport)
-        self._progress = progress
+        self._listeners: list[ProgressCallback] = [progress] if progress else []
 
     @property
     def context_length(self) -> int:
         return self.profile.context_length or self.row.context_length
 
+    def info(self) -> BackendInfo:
+        """A server has nothing to load here; its tokenizer is not at hand, so counts are
+        estimates."""
+        fim = self.row.fim.template if self.row.fim else None
+        return BackendInfo(self.kind, fim, self.context_length, True, estimate_tokens, False)
+
+    def add_progress_listener(self, callback: ProgressCallback) -> None:
+        self._listeners.append(callback)
+
     async def start(self) -> None:
-        if self._progress is not None:
-            self._progress(f"using {self.kind} server {self.client.base_url}")
+        for listener in self._listeners:
+            listener(f"using {self.kind} server {self.client.base_url}")
+
+    async def ready(self) -> None:
+        await self.start()
 
     def prompt_text(self, request: GenerationRequest) -> str:
         if request.prompt is not None:
@@ -157,8 +170,8 @@ class RemoteBackend:
         return Tally(request, self.stops(request), self.profile.id, self.profile.revision)
 
     async def count_tokens(self, text: str) -> int:
-        """An upper estimate (3 bytes per token) when the server cannot count for us."""
-        return math.ceil(len(text.encode("utf-8")) / 3)
+        """An upper estimate when the server cannot count for us."""
+        return estimate_tokens([text])[0]
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         tally = self.tally(request)

@@ -1,0 +1,37 @@
+"""The two ways a feature's text is fitted to a model's window."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codetune_lsp.engine.request import Piece
+from codetune_lsp.models.base import TokenCounter
+from codetune_lsp.prompts.chunks import chunk_document
+from codetune_lsp.prompts.context import fit_context
+
+# A chunk smaller than this is not worth a model call, whatever the window says.
+MIN_CHUNK_TOKENS = 64
+
+
+@dataclass(frozen=True)
+class AroundCursor:
+    """The text before and after a cursor, trimmed outwards from it by whole lines."""
+
+    prefix: str
+    suffix: str
+
+    def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
+        fitted = fit_context(self.prefix, self.suffix, budget, count)
+        return [Piece({"prefix": fitted.prefix, "suffix": fitted.suffix})]
+
+
+@dataclass(frozen=True)
+class NumberedChunks:
+    """A whole document split at top-level blocks, each chunk numbered by document line
+    (``numbered_code``), one model call per chunk."""
+
+    text: str
+
+    def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
+        chunks = chunk_document(self.text, max(budget, MIN_CHUNK_TOKENS), count)
+        return [Piece({"numbered_code": c.numbered()}, (c.first_line, c.last_line)) for c in chunks]
