@@ -65,7 +65,7 @@ def _findings_from(
     found, dropped = [], 0
     for item in (value or {}).get("findings", []):
         line, end_line = item.get("line"), item.get("end_line", item.get("line"))
-        if lines is not None:
+        if lines is not None and item.get("code"):  # templates that quote lines are anchored
             anchored = anchor_line(
                 line, str(item.get("code", "")), str(item.get("rule", "")), lines, first, last
             )

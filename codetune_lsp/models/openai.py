@@ -32,9 +32,16 @@ def _finish(reason: str | None) -> FinishReason | None:
 class OpenAIBackend(RemoteBackend):
     kind = "openai"
 
+    def _api(self, path: str) -> str:
+        """``/v1`` + path, unless the configured URL already ends with ``/v1`` (the usual way
+        to write an OpenAI-compatible base URL)."""
+        if self.client.base_url.endswith("/v1"):
+            return path
+        return "/v1" + path
+
     @property
     def _path(self) -> str:
-        return "/v1/chat/completions" if self.profile.api == "chat" else "/v1/completions"
+        return self._api("/chat/completions" if self.profile.api == "chat" else "/completions")
 
     def payload(self, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -124,7 +131,7 @@ class OpenAIBackend(RemoteBackend):
 
     async def health(self) -> Health:
         try:
-            body = await self.client.get_json("/v1/models")
+            body = await self.client.get_json(self._api("/models"))
         except BackendError as exc:
             return Health(False, str(exc), self.profile.id)
         ids = [m.get("id", "") for m in (body.get("data") or [])] if isinstance(body, dict) else []

@@ -80,6 +80,17 @@ async def test_completion_equals_a_raw_call_to_the_same_server(llama_server: str
     assert result.model_id == "tiny"
 
 
+async def test_a_base_url_written_with_v1_is_not_doubled(llama_server: str, key: str):
+    for url in (llama_server + "/v1", llama_server + "/v1/"):
+        backend = OpenAIBackend("llama", _profile(url))
+        try:
+            result = await backend.generate(GenerationRequest(prompt="def f():", max_new_tokens=4))
+            health = await backend.health()
+        finally:
+            await backend.close()
+        assert result.tokens_out == 4 and health.ok
+
+
 async def test_streaming_from_llama_cpp_adds_up_to_the_plain_answer(llama_server: str, key: str):
     backend = OpenAIBackend("llama", _profile(llama_server))
     request = GenerationRequest(prompt="import os\n", max_new_tokens=24)
