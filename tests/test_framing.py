@@ -97,8 +97,24 @@ def test_a_junk_header_line_does_not_swallow_the_next_request() -> None:
 
 
 _JUNK_PIECES = [
-    b"Content-Length: ", b"content-length:", b"Content-Type: x", b"57", b"3", b"0", b"-",
-    b":", b"\r\n", b"\n", b"\r", b"\r\n\r\n", b" ", b"\t", b"{", b'"a": 1}', b"\x00", b"\xff",
+    b"Content-Length: ",
+    b"content-length:",
+    b"Content-Type: x",
+    b"57",
+    b"3",
+    b"0",
+    b"-",
+    b":",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\r\n\r\n",
+    b" ",
+    b"\t",
+    b"{",
+    b'"a": 1}',
+    b"\x00",
+    b"\xff",
 ]
 
 
