@@ -4,8 +4,14 @@ Templates may come from users and trusted workspaces, and variables carry docume
 So only plain values go in (str, int, float, bool, None, lists, string-keyed dicts), and
 ``{{`` or ``{%`` inside a value is output verbatim, never rendered again. Attribute walks
 (``__class__``, ``__globals__``, ``|attr``, ``str.format`` tricks) are refused by the
-immutable sandbox. ``*`` and ``**`` are size-checked, ``range`` is capped, output is capped,
-and a deadline enforced by a line tracer stops runaway loops.
+immutable sandbox. ``range`` is capped, output is capped, and a deadline enforced by a line
+tracer stops runaway loops.
+
+A single filter or method call runs in C and cannot be stopped by the deadline, so every
+operation that can make output much bigger than its input (``*``, ``**``, ``+``, ``%``, ``~``,
+every filter, every method call, ``str.format``) is estimated before it runs and refused
+when the estimate exceeds the output limit; results are measured after, so chains stay
+bounded too (see :mod:`codetune_lsp.prompts._sizes`).
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from types import FrameType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+
+from codetune_lsp.prompts import _sizes
 
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 0.5
@@ -35,8 +45,20 @@ class _Deadline(Exception):
     pass
 
 
+class _SizedCodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` to a join that checks the total size before joining."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.sized_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _PromptEnvironment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _SizedCodeGenerator
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -46,11 +68,20 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
             if too_big and abs(left).bit_length() * right > MAX_POWER_BITS:
                 raise SecurityError("power result too large")
             return left**right
-        for seq, count in ((left, right), (right, left)):
-            repeats = isinstance(seq, str | list | tuple) and isinstance(count, int)
-            if repeats and len(seq) * max(count, 0) > MAX_OUTPUT_CHARS:
-                raise SecurityError("repetition would exceed the output limit")
-        return left * right
+        _sizes.check_binop(operator, left, right, MAX_OUTPUT_CHARS)
+        result = super().call_binop(context, operator, left, right)
+        return _sizes.checked_result(operator, result, MAX_OUTPUT_CHARS)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        args = _sizes.check_call(__obj, args, kwargs, MAX_OUTPUT_CHARS)
+        result = super().call(__context, __obj, *args, **kwargs)
+        return _sizes.checked_result(getattr(__obj, "__name__", "call"), result, MAX_OUTPUT_CHARS)
+
+    def sized_concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        if sum(map(len, texts)) > MAX_OUTPUT_CHARS:
+            raise SecurityError("'~' would exceed the output limit")
+        return "".join(texts)
 
 
 @lru_cache(maxsize=1)
@@ -63,6 +94,10 @@ def environment() -> _PromptEnvironment:
         lstrip_blocks=True,
     )
     env.globals.clear()  # no cycler/joiner/namespace/lipsum/dict: less to attack
+    env.filters = {
+        name: _sizes.guarded_filter(name, func, MAX_OUTPUT_CHARS)
+        for name, func in env.filters.items()
+    }
     env.globals["range"] = safe_range
     return env
 
@@ -116,6 +151,8 @@ def render(
         return line_tracer
 
     def call_tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:  # also stops Python-level work inside filters
+            raise _Deadline
         return line_tracer if frame.f_code.co_filename == _TEMPLATE_FILENAME else None
 
     chunks: list[str] = []
