@@ -16,6 +16,7 @@ bounded too (see :mod:`codetune_lsp.prompts._sizes`).
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -37,8 +38,17 @@ MAX_POWER_BITS = 4096
 _TEMPLATE_FILENAME = "<template>"
 
 
+MAX_EXPRESSION_NESTING = 30  # brackets inside one {{ }} or {% %}; Jinja's parser recurses
+
+
 class RenderError(ValueError):
-    """A template could not be rendered; the message says why, for the user."""
+    """A template could not be rendered; the message says why, for the user.
+
+    ``line`` is the 1-based line of the template source it concerns, when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class _Deadline(Exception):
@@ -102,20 +112,48 @@ def environment() -> _PromptEnvironment:
     return env
 
 
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def _check_nesting(source: str) -> None:
+    """Refuse brackets nested deeper than Jinja's recursive parser can take, with the line."""
+    for tag in _TAG.finditer(source):
+        depth = 0
+        for offset, char in enumerate(tag.group()):
+            if char in "([{":
+                depth += 1
+                if depth > MAX_EXPRESSION_NESTING + 1:  # the tag's own brace counts once
+                    line = source.count("\n", 0, tag.start() + offset) + 1
+                    raise RenderError(
+                        f"template syntax error on line {line}: expression nested deeper "
+                        f"than {MAX_EXPRESSION_NESTING} brackets",
+                        line,
+                    )
+            elif char in ")]}":
+                depth = max(depth - 1, 0)
+
+
+def _parsed(source: str, parse: Any) -> Any:
+    _check_nesting(source)
+    try:
+        return parse(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(
+            f"template syntax error on line {exc.lineno}: {exc.message}", exc.lineno
+        ) from exc
+    except RecursionError:
+        raise RenderError("template syntax error: an expression is nested too deeply") from None
+
+
 def variables_used(source: str) -> set[str]:
     """Names a template reads from its context (syntax errors raise RenderError)."""
-    try:
-        return meta.find_undeclared_variables(environment().parse(source)) - {"range"}
-    except TemplateSyntaxError as exc:
-        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    parsed = _parsed(source, environment().parse)
+    return meta.find_undeclared_variables(parsed) - {"range"}
 
 
 @lru_cache(maxsize=256)
 def _compiled(source: str) -> Any:
-    try:
-        return environment().from_string(source)
-    except TemplateSyntaxError as exc:
-        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    return _parsed(source, environment().from_string)
 
 
 def plain(value: Any, name: str, depth: int = 0) -> Any:
