@@ -10,6 +10,7 @@ response, errors carry a short message and no traceback, and ``exit`` stops the 
 from __future__ import annotations
 
 import enum
+import functools
 import inspect
 import json
 import logging
@@ -72,6 +73,33 @@ class CodetuneProtocol(LanguageServerProtocol):
         """Cancel ``task`` when the client cancels request ``msg_id``."""
         self._nested[msg_id] = task
         task.add_done_callback(lambda _: self._nested.pop(msg_id, None))
+
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        answers_request = (
+            isinstance(callback, functools.partial) and callback.func == self._send_handler_result
+        )
+        if not answers_request:
+            # A notification, or a handler nested in a generator handler (a command, a
+            # didChange): pygls files its future under a random id and never removes it, so
+            # each one would stay in memory for good.
+            future = self._request_futures.get(msg_id)
+            if future is not None:
+                future.add_done_callback(functools.partial(self._forget, msg_id))
+
+    def _forget(self, msg_id: Any, future: Any) -> None:
+        self._request_futures.pop(msg_id, None)
+        if not future.cancelled() and future.exception() is not None:
+            # Retrieved here: pygls drops a nested handler's error once its request was
+            # cancelled, and asyncio would log it as "never retrieved".
+            logger.debug("handler %s ended with %r", msg_id, future.exception())
 
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         nested = self._nested.pop(msg_id, None)
