@@ -117,6 +117,12 @@ def test_cancelled_actions_leave_nothing_behind(tmp_path: Path) -> None:
                 reply = client.response(msg_id)
                 assert reply["error"]["code"] == -32800, (when, reply)
             release.set()
+            change = {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [doc]}
+            server.send(notification("textDocument/didChange", change))
+            for run in range(3):  # the document moved on: each action is refused as stale
+                server.send(request(200 + run, "workspace/executeCommand", command))
+                client.reply(client.next_request_from_server("window/workDoneProgress/create"))
+                assert client.response(200 + run)["error"]["code"] == -32801
 
             idle = {"requests": 0, "progressTokens": 0, "cancellable": 0, "actionsWithProgress": 0}
             pending: dict[str, int] = {}
