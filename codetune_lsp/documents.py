@@ -49,6 +49,68 @@ def line_starts(text: str) -> list[int]:
     return [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
 
 
+def _column(text: str, start: int, end: int, wanted: int, encoding: str) -> int:
+    """Offset of code unit ``wanted`` of the line ``text[start:end]`` (clamped to its end)."""
+    if encoding == UTF32 or text[start:end].isascii():
+        return min(start + wanted, end)
+    offset, used = start, 0
+    while offset < end:
+        width = _units(text[offset], encoding)
+        if used + width > wanted:
+            break
+        used += width
+        offset += 1
+    return offset
+
+
+_BLOCK = 64 * 1024
+
+
+def _line_start(text: str, line: int, offset: int = 0) -> int | None:
+    """Offset where ``line`` (counted from the line starting at ``offset``) begins in
+    ``text`` that has no ``\r``; None: past the end.
+
+    Newlines are counted a block at a time (in C), then found one by one in the last
+    block only: an edit to a huge document costs no Python object per line."""
+    remaining = line
+    while remaining:
+        block_end = min(offset + _BLOCK, len(text))
+        in_block = text.count("\n", offset, block_end)
+        if in_block < remaining:
+            if block_end == len(text):
+                return None
+            offset, remaining = block_end, remaining - in_block
+            continue
+        for _ in range(remaining):
+            offset = text.index("\n", offset) + 1
+        remaining = 0
+    return offset
+
+
+def range_offsets(text: str, range_: types.Range, encoding: str) -> tuple[int, int]:
+    """Offsets of both ends of ``range_``, without building the table of every line start
+    (what ``DocumentSnapshot.offset_at`` does, too slow per keystroke in a huge file)."""
+    if "\r" in text:  # rare: CR line breaks; the general (slower) path
+        snap = DocumentSnapshot("", 0, "", text, encoding)
+        return snap.offset_at(range_.start), snap.offset_at(range_.end)
+    first = _line_start(text, range_.start.line)
+    if first is None:
+        return len(text), len(text)
+    last = first
+    if range_.end.line > range_.start.line:
+        last = _line_start(text, range_.end.line - range_.start.line, first)
+    start = _column_in_line(text, first, range_.start.character, encoding)
+    if last is None:
+        return start, len(text)
+    return start, _column_in_line(text, last, range_.end.character, encoding)
+
+
+def _column_in_line(text: str, line_start: int, character: int, encoding: str) -> int:
+    brk = _LINE_BREAK.search(text, line_start)
+    end = brk.start() if brk else len(text)
+    return _column(text, line_start, end, character, encoding)
+
+
 @dataclass(frozen=True)
 class DocumentSnapshot:
     """An immutable view of one document version; safe to use across ``await``."""
@@ -87,17 +149,7 @@ class DocumentSnapshot:
         if position.line >= len(self._starts):
             return len(self.text)
         start, end = self._line_bounds(position.line)
-        wanted = position.character
-        if self.encoding == UTF32 or self.text.isascii():
-            return min(start + wanted, end)
-        offset, used = start, 0
-        while offset < end:
-            width = _units(self.text[offset], self.encoding)
-            if used + width > wanted:
-                break
-            used += width
-            offset += 1
-        return offset
+        return _column(self.text, start, end, position.character, self.encoding)
 
     def position_at(self, offset: int) -> types.Position:
         """LSP position of a code-point offset, in the snapshot's encoding."""
@@ -157,9 +209,7 @@ class DocumentStore:
             return
         for change in changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
-                snap = DocumentSnapshot(uri, doc.version, doc.language_id, doc.text, self.encoding)
-                start = snap.offset_at(change.range.start)
-                end = snap.offset_at(change.range.end)
+                start, end = range_offsets(doc.text, change.range, self.encoding)
                 if end < start:
                     start, end = end, start
                 doc.text = doc.text[:start] + change.text + doc.text[end:]

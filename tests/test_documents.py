@@ -125,3 +125,24 @@ def test_full_change_replaces_text_and_unopened_documents_are_refused() -> None:
     store.close("file:///a.py")
     with pytest.raises(DocumentNotOpen):
         store.snapshot("file:///a.py")
+
+
+def test_an_edit_does_not_build_the_table_of_every_line_start(monkeypatch) -> None:
+    """A keystroke in a huge file must not cost a Python object per line (it blocked the
+    loop for most of a second in a 50 MB file); only CR line breaks take the slow path."""
+    import codetune_lsp.documents as documents
+
+    store = DocumentStore()
+    store.open("file:///big.py", "python", 1, "x = 1\n" * 5000)
+
+    def refuse(text: str) -> list[int]:
+        raise AssertionError("line_starts called on an edit")
+
+    monkeypatch.setattr(documents, "line_starts", refuse)
+    where = types.Range(start=types.Position(4000, 4), end=types.Position(4001, 1))
+    store.change(
+        "file:///big.py", 2, [types.TextDocumentContentChangePartial(range=where, text="2")]
+    )
+    monkeypatch.undo()
+    lines = store.snapshot("file:///big.py").text.split("\n")
+    assert lines[4000] == "x = 2 = 1" and len(lines) == 5000
