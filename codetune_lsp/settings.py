@@ -126,6 +126,9 @@ class DiagnosticsSettings:
     label: str = "production"
     run_on: list[Trigger] = field(default_factory=lambda: ["open", "save"])
     idle_ms: int = 2000
+    # A bigger file is not analysed (with a message); a longer one is analysed in part.
+    max_file_chars: int = 500_000
+    max_chunks: int = 32
 
 
 @dataclass(frozen=True)

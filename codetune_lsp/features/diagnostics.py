@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 RESERVED_TOKENS = 16
 _MEMO_SIZE = 256
+MAX_FILE_CHARS = 500_000
+MAX_CHUNKS = 32
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class Analysis:
     executions: list[str] = field(default_factory=list)
     cached: bool = False
     key: str = ""
+    note: str = ""  # why the document was not, or only partly, analysed
 
 
 def _findings_from(
@@ -95,18 +98,34 @@ class Analyzer:
     """Runs the diagnostics templates over text through the engine."""
 
     def __init__(
-        self, engine: Any, model: str, templates: list[str], label: str = "production"
+        self,
+        engine: Any,
+        model: str,
+        templates: list[str],
+        label: str = "production",
+        *,
+        max_chars: int = MAX_FILE_CHARS,
+        max_chunks: int = MAX_CHUNKS,
     ) -> None:
         self.engine = engine
         self.model = model
         self.templates = templates
         self.label = label
+        self.max_chars = max_chars
+        self.max_chunks = max_chunks
         self._memo: OrderedDict[str, Analysis] = OrderedDict()
 
     async def analyse(self, snap: Any, unit_key: str = "") -> Analysis:
         from codetune_lsp.engine import EngineRequest, OutputInvalid
         from codetune_lsp.prompts.chunks import chunk_document
 
+        name_of = posixpath.basename(snap.uri)
+        if len(snap.text) > self.max_chars:
+            note = (
+                f"{name_of} is not analysed: {len(snap.text):,} characters is more than "
+                f"features.diagnostics.max_file_chars ({self.max_chars:,})"
+            )
+            return Analysis([], note=note)
         resolved = []
         for name in self.templates:
             probe = EngineRequest(
@@ -124,15 +143,23 @@ class Analyzer:
         if key in self._memo:
             self._memo.move_to_end(key)
             memo = self._memo[key]
-            return Analysis(memo.findings, memo.dropped, memo.executions, True, key)
+            return Analysis(memo.findings, memo.dropped, memo.executions, True, key, memo.note)
         count = self.engine.token_counter(self.model)
         window = self.engine.context_length(self.model)
         jobs = []
+        note = ""
         for probe, version in resolved:
             template = version.template
             overhead = sum(count([template.system, template.template]))
             budget = window - template.params.max_new_tokens - overhead - RESERVED_TOKENS
-            for chunk in chunk_document(snap.text, max(budget, 64), count):
+            chunks = chunk_document(snap.text, max(budget, 64), count)
+            if len(chunks) > self.max_chunks:
+                note = (
+                    f"{name_of}: only the first {self.max_chunks} of {len(chunks)} parts are "
+                    "analysed (features.diagnostics.max_chunks)"
+                )
+                chunks = chunks[: self.max_chunks]
+            for chunk in chunks:
                 variables = {
                     "numbered_code": chunk.numbered(),
                     "language": snap.language_id,
@@ -157,7 +184,7 @@ class Analyzer:
             )
             findings += found
             dropped += lost
-        analysis = Analysis(dedupe(findings), dropped, executions, False, key)
+        analysis = Analysis(dedupe(findings), dropped, executions, False, key, note)
         self._memo[key] = analysis
         while len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)
