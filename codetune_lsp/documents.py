@@ -64,6 +64,8 @@ def _column(text: str, start: int, end: int, wanted: int, encoding: str) -> int:
 
 
 _BLOCK = 64 * 1024
+_HUGE = 1_000_000  # characters
+_LOOKUPS_WITHOUT_TABLE = 8
 
 
 def _line_start(text: str, line: int, offset: int = 0) -> int | None:
@@ -127,6 +129,8 @@ class DocumentSnapshot:
 
     @property
     def line_count(self) -> int:
+        if self._without_table():
+            return self.text.count("\n") + 1
         return len(self._starts)
 
     def _line_bounds(self, line: int) -> tuple[int, int]:
@@ -144,8 +148,27 @@ class DocumentSnapshot:
         start, end = self._line_bounds(line)
         return self.text[start:end]
 
+    @cached_property
+    def _lf_only(self) -> bool:
+        return "\r" not in self.text
+
+    def _without_table(self) -> bool:
+        """Whether to find a line by counting newlines (in C) instead of building the table
+        of every line start: only in a huge document without ``\r``, for its first few
+        lookups (the table costs most of a second at 50 MB, one lookup a few ms)."""
+        if "_starts" in self.__dict__ or len(self.text) < _HUGE or not self._lf_only:
+            return False
+        used = self.__dict__.get("_lookups", 0)
+        object.__setattr__(self, "_lookups", used + 1)  # frozen: bookkeeping only
+        return used < _LOOKUPS_WITHOUT_TABLE
+
     def offset_at(self, position: types.Position) -> int:
         """Code-point offset of an LSP position; out-of-range values are clamped."""
+        if self._without_table():
+            start = _line_start(self.text, position.line)
+            if start is None:
+                return len(self.text)
+            return _column_in_line(self.text, start, position.character, self.encoding)
         if position.line >= len(self._starts):
             return len(self.text)
         start, end = self._line_bounds(position.line)
@@ -154,8 +177,14 @@ class DocumentSnapshot:
     def position_at(self, offset: int) -> types.Position:
         """LSP position of a code-point offset, in the snapshot's encoding."""
         offset = max(0, min(offset, len(self.text)))
-        line = bisect.bisect_right(self._starts, offset) - 1
-        start, end = self._line_bounds(line)
+        if self._without_table():
+            line = self.text.count("\n", 0, offset)
+            start = self.text.rfind("\n", 0, offset) + 1
+            found = self.text.find("\n", offset)
+            end = found if found >= 0 else len(self.text)
+        else:
+            line = bisect.bisect_right(self._starts, offset) - 1
+            start, end = self._line_bounds(line)
         offset = min(offset, end)
         segment = self.text[start:offset]
         if self.encoding == UTF32 or segment.isascii():

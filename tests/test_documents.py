@@ -146,3 +146,24 @@ def test_an_edit_does_not_build_the_table_of_every_line_start(monkeypatch) -> No
     monkeypatch.undo()
     lines = store.snapshot("file:///big.py").text.split("\n")
     assert lines[4000] == "x = 2 = 1" and len(lines) == 5000
+
+
+def test_lookups_in_a_huge_document_agree_with_the_line_table() -> None:
+    import random
+
+    rng = random.Random(9)
+    lines = [
+        "".join(rng.choice("ab é😀\t") for _ in range(rng.randrange(0, 40))) for _ in range(60_000)
+    ]
+    text = "\n".join(lines)
+    assert len(text) > 1_000_000
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        fast = DocumentSnapshot("file:///h.py", 1, "python", text, encoding)
+        table = DocumentSnapshot("file:///h.py", 1, "python", text, encoding)
+        table._starts  # noqa: B018 - build the table up front: the reference answers
+        assert fast.line_count == table.line_count
+        for _ in range(6):
+            position = types.Position(rng.randrange(0, 60_001), rng.randrange(0, 50))
+            offset = fast.offset_at(position)
+            assert offset == table.offset_at(position)
+            assert fast.position_at(offset) == table.position_at(offset)
