@@ -137,7 +137,12 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
         engine = services.engine
         await engine.backend(diagnostics.model).ready()
         analyzer = Analyzer(
-            engine, diagnostics.model, templates or list(diagnostics.templates), diagnostics.label
+            engine,
+            diagnostics.model,
+            templates or list(diagnostics.templates),
+            diagnostics.label,
+            max_chars=diagnostics.max_file_chars,
+            max_chunks=diagnostics.max_chunks,
         )
         gate = asyncio.Semaphore(jobs)
         errors: list[str] = []
@@ -152,6 +157,8 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
                 language = LANGUAGES.get(path.suffix, "plaintext")
                 snap = DocumentSnapshot(path.resolve().as_uri(), 0, language, text, UTF32)
                 analysis = await analyzer.analyse(snap, f"check|{path}")
+                if analysis.note:  # a partial check is worth saying, not failing
+                    click.echo(f"codetune-lsp check: warning: {analysis.note}", err=True)
                 return [(str(path), finding) for finding in analysis.findings]
 
         batches = await asyncio.gather(*(one(path) for path in files))

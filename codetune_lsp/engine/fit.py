@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from codetune_lsp.engine.request import Piece
 from codetune_lsp.models.base import TokenCounter
@@ -31,7 +31,13 @@ class NumberedChunks:
     (``numbered_code``), one model call per chunk."""
 
     text: str
+    max_chunks: int = 0  # 0: every chunk
+    # Chunks left out by ``max_chunks``, one entry per fitting (read by the analyser).
+    skipped: list[int] = field(default_factory=list, compare=False)
 
     def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
         chunks = chunk_document(self.text, max(budget, MIN_CHUNK_TOKENS), count)
+        if self.max_chunks and len(chunks) > self.max_chunks:
+            self.skipped.append(len(chunks) - self.max_chunks)
+            chunks = chunks[: self.max_chunks]
         return [Piece({"numbered_code": c.numbered()}, (c.first_line, c.last_line)) for c in chunks]

@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
 _MEMO_SIZE = 256
+MAX_FILE_CHARS = 500_000
+MAX_CHUNKS = 32
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Analysis:
     executions: list[str] = field(default_factory=list)
     cached: bool = False
     key: str = ""
+    note: str = ""  # why the document was not, or only partly, analysed
 
 
 def _findings_from(
@@ -111,18 +114,35 @@ class Analyzer:
     """Runs the diagnostics templates over text through the engine."""
 
     def __init__(
-        self, engine: Any, model: str, templates: list[str], label: str = "production"
+        self,
+        engine: Any,
+        model: str,
+        templates: list[str],
+        label: str = "production",
+        *,
+        max_chars: int = MAX_FILE_CHARS,
+        max_chunks: int = MAX_CHUNKS,
     ) -> None:
         self.engine = engine
         self.model = model
         self.templates = templates
         self.label = label
+        self.max_chars = max_chars
+        self.max_chunks = max_chunks
         self._memo: OrderedDict[str, Analysis] = OrderedDict()
 
     async def analyse(self, snap: Any, unit_key: str = "") -> Analysis:
         from codetune_lsp.engine import EngineRequest, NumberedChunks
 
-        common = {"language": snap.language_id, "file_name": posixpath.basename(snap.uri)}
+        name_of = posixpath.basename(snap.uri)
+        if len(snap.text) > self.max_chars:
+            note = (
+                f"{name_of} is not analysed: {len(snap.text):,} characters is more than "
+                f"features.diagnostics.max_file_chars ({self.max_chars:,})"
+            )
+            return Analysis([], note=note)
+        common = {"language": snap.language_id, "file_name": name_of}
+        chunking = NumberedChunks(snap.text, self.max_chunks)
         requests = [
             EngineRequest(
                 feature="diagnostics",
@@ -132,7 +152,7 @@ class Analyzer:
                 variables=common,
                 document=snap,
                 unit_key=unit_key,
-                fit=NumberedChunks(snap.text),
+                fit=chunking,
             )
             for name in self.templates
         ]
@@ -142,11 +162,17 @@ class Analyzer:
         if key in self._memo:
             self._memo.move_to_end(key)
             memo = self._memo[key]
-            return Analysis(memo.findings, memo.dropped, memo.executions, True, key)
+            return Analysis(memo.findings, memo.dropped, memo.executions, True, key, memo.note)
         runs = (self.engine.run_pieces(r, v) for r, v in zip(requests, versions, strict=True))
         outcomes = await asyncio.gather(*runs)
         flat = [o for per_template in outcomes for o in per_template]
         analysis = self._collect(flat, key, snap.text.splitlines())
+        if chunking.skipped:
+            analysis.note = (
+                f"{name_of}: only the first {self.max_chunks} of "
+                f"{self.max_chunks + chunking.skipped[-1]} parts are analysed "
+                "(features.diagnostics.max_chunks)"
+            )
         self._memo[key] = analysis
         while len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)

@@ -225,6 +225,9 @@ async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         ls.code_actions.end_progress(token, "failed")
         ls.show(f"codetune: {describe(exc)}", logging.ERROR)
         raise
+    except BaseException:  # e.g. ContentModified: the progress must end all the same
+        ls.code_actions.end_progress(token, "failed")
+        raise
     ls.code_actions.end_progress(token, "done")
     applied: bool | None = False
     services = await ls.services()

@@ -99,7 +99,9 @@ class OpenAIBackend(RemoteBackend):
         choices = body.get("choices") if isinstance(body, dict) else None
         if not choices:
             raise BackendError(
-                self.name, "the server's answer has no choices", "check the server log"
+                self.name,
+                "the server's answer was not in the expected form (no choices)",
+                "check the server log",
             )
         self._read_usage(tally, body)
         tally.add(self._piece(choices[0], stream=False))

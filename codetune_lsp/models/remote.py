@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 import httpx
 
 from codetune_lsp.models.base import (
+    BackendError,
     BackendInfo,
     CancelToken,
     FinishReason,
@@ -29,6 +31,11 @@ from codetune_lsp.models.text import StopWatcher, truncate_at_stop
 from codetune_lsp.settings import ModelProfile
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+# What reading a JSON answer of the wrong shape raises (a list where a dict was expected...).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
 class _Cancelled(Exception):
@@ -173,12 +180,23 @@ class RemoteBackend:
         """An upper estimate when the server cannot count for us."""
         return estimate_tokens([text])[0]
 
+    def bad_shape(self, exc: BaseException) -> BackendError:
+        """The error for an answer whose JSON did not have the shape the API promises."""
+        logger.warning("%s: unexpected answer shape (%s: %s)", self.name, type(exc).__name__, exc)
+        return BackendError(
+            self.name,
+            "the server's answer was not in the expected form",
+            f"check that the server at {self.profile.url} speaks the {self.profile.backend} API",
+        )
+
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         tally = self.tally(request)
         try:
             return await race_cancel(self._generate(request, tally), request.cancel)
         except _Cancelled:
             return tally.result("cancelled")
+        except _SHAPE_ERRORS as exc:
+            raise self.bad_shape(exc) from None
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         """One producer task reads the HTTP stream; cancelling it closes the connection."""
@@ -191,6 +209,8 @@ class RemoteBackend:
                     events.put_nowait(event)
             except asyncio.CancelledError:
                 raise
+            except _SHAPE_ERRORS as exc:
+                events.put_nowait(self.bad_shape(exc))
             except BaseException as exc:
                 events.put_nowait(exc)
             finally:

@@ -100,6 +100,16 @@ CANARIES: list[tuple[str, str]] = [
     ),
 ]
 
+CANARIES += [
+    ('DB_PASS = "db-Pa55-canary"', "db-Pa55-canary"),
+    # Key lines without their BEGIN line, as a context window or a selection holds them.
+    (
+        "kVWm6pMiHDXXAa0RCTAaMB8GA1UdIwQYMBaAFHU2nE0eLzPB3vyqMgtIJ4eyA0XR\n"
+        "MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAGfhEJbV7gCanary\n",
+        "MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAGfhEJbV7gCanary",
+    ),
+]
+
 # Ordinary code must come through unchanged (else prompts are mangled and never cached).
 PLAIN_CODE = [
     "for key, value in mapping.items():",
