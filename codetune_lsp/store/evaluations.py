@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from codetune_lsp.redaction import redact
 from codetune_lsp.store.canonical import canonical_json
 from codetune_lsp.store.ids import new_ulid
 from codetune_lsp.store.tables import EvalItem, EvalRun, ImmutableRowError, utcnow
@@ -136,9 +137,10 @@ def add_item(session: Session, run_id: str, item: ItemInfo) -> None:
             item_id=item.item_id,
             verdict=item.verdict,
             score=item.score,
-            raw_output=item.raw_output,
-            served_output=item.served_output,
-            reason=item.reason,
+            # Model output and failure text go through the one redaction path, like history.
+            raw_output=redact(item.raw_output) if item.raw_output else item.raw_output,
+            served_output=redact(item.served_output) if item.served_output else item.served_output,
+            reason=redact(item.reason) if item.reason else item.reason,
             latency_ms=item.latency_ms,
             created_at=utcnow(),
         )

@@ -277,6 +277,22 @@ def test_every_text_column_is_covered(store: Store) -> None:
         "experiments": {"name", "status"},
         "experiment_arms": {"name"},
         "prompt_changes": set(),  # a counter only
+        # Evaluation runs: names and hashes; item outputs and reasons are redacted on write.
+        "eval_runs": {
+            "id",
+            "suite",
+            "suite_hash",
+            "mode",
+            "template_name",
+            "model_profile",
+            "model_id",
+            "model_revision",
+            "quantization",
+            "params",
+            "status",
+            "summary",
+        },
+        "eval_items": {"run_id", "item_id", "verdict", "raw_output", "served_output", "reason"},
         "alembic_version": {"version_num"},
     }
     metadata = MetaData()
