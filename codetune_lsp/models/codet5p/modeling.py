@@ -244,7 +244,7 @@ class Encoder(Stack):
 
 
 class Decoder(nn.Module):
-    """The decoder stack and its language-model head (``decoder.transformer``, ``decoder.lm_head``)."""
+    """The decoder stack (``transformer``) and its language-model head (``lm_head``)."""
 
     def __init__(self, config: CodeT5pStackConfig) -> None:
         super().__init__()
@@ -277,9 +277,9 @@ class CodeT5pPreTrainedModel(PreTrainedModel):
     config_class = CodeT5pConfig
     base_model_prefix = "codet5p"
     main_input_name = "input_ids"
-    _no_split_modules = ["Block"]  # noqa: RUF012
+    _no_split_modules = ["Block"]
     # The published checkpoints store each attention's 2048x2048 causal mask: not weights.
-    _keys_to_ignore_on_load_unexpected = [r"causal_mask"]  # noqa: RUF012
+    _keys_to_ignore_on_load_unexpected = [r"causal_mask"]
 
     def _init_weights(self, module: nn.Module) -> None:
         std = self.config.decoder.initializer_range
@@ -306,7 +306,9 @@ class CodeT5pForConditionalGeneration(CodeT5pPreTrainedModel, GenerationMixin):
         self.encoder = Encoder(enc)
         self.decoder = Decoder(dec)
         # As published: a projection only when the widths differ (always, for 2B/6B/16B).
-        self.enc_to_dec_proj = nn.Linear(enc.n_embd, dec.n_embd) if enc.n_embd != dec.n_embd else None
+        self.enc_to_dec_proj = (
+            nn.Linear(enc.n_embd, dec.n_embd) if enc.n_embd != dec.n_embd else None
+        )
         self.post_init()
 
     # -- transformers plumbing --------------------------------------------------------------
@@ -408,9 +410,14 @@ class CodeT5pForConditionalGeneration(CodeT5pPreTrainedModel, GenerationMixin):
         unmasked ones), left-padded, so it continues the prompt; the returned sequences start
         with that decoder input. The encoder input may be padded on either side.
         """
+        start = self._special(kwargs, "decoder_start_token_id")
+        # The same start token for our decoder input and for generate's own check of it
+        # (the published sub-configs carry generation defaults that would pick bos instead).
+        kwargs["decoder_start_token_id"] = start
         if decoder_input_ids is None and input_ids is not None and self.config.prompt_to_decoder:
+            pad = self._special(kwargs, "pad_token_id")
             decoder_input_ids, decoder_attention_mask = self.prompt_as_decoder_input(
-                input_ids, attention_mask, kwargs.get("generation_config")
+                input_ids, attention_mask, start, start if pad is None else pad
             )
         if decoder_input_ids is not None:
             kwargs["decoder_input_ids"] = decoder_input_ids
@@ -418,28 +425,53 @@ class CodeT5pForConditionalGeneration(CodeT5pPreTrainedModel, GenerationMixin):
             kwargs["decoder_attention_mask"] = decoder_attention_mask
         return super().generate(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
 
+    def _special(self, kwargs: dict[str, Any], name: str) -> int | None:
+        """A special token id: ``generate``'s argument, its generation config, else ours."""
+        if kwargs.get(name) is not None:
+            return int(kwargs[name])
+        value = getattr(kwargs.get("generation_config"), name, None)
+        if value is None:
+            value = getattr(self.config, name, None)
+        return None if value is None else int(value)
+
     def prompt_as_decoder_input(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None,
-        generation_config: Any = None,
+        start: int | None = None,
+        pad: int | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``[start] + prompt`` per row, left-padded, and its attention mask."""
-        start = getattr(generation_config, "decoder_start_token_id", None)
-        if start is None:
-            start = self.config.decoder_start_token_id
-        pad = getattr(generation_config, "pad_token_id", None)
-        if pad is None:
-            pad = self.config.pad_token_id if self.config.pad_token_id is not None else start
+        start = self.config.decoder_start_token_id if start is None else start
+        pad = self.config.pad_token_id if pad is None else pad
         if start is None or pad is None:
-            raise ValueError("set decoder_start_token_id (and pad_token_id) in the config")
+            raise ValueError("set decoder_start_token_id and pad_token_id in the config")
         mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
         rows = [ids[m.bool()] for ids, m in zip(input_ids, mask, strict=True)]
         width = 1 + max(len(r) for r in rows)
-        out = torch.full((len(rows), width), int(pad), dtype=input_ids.dtype, device=input_ids.device)
-        out_mask = torch.zeros((len(rows), width), dtype=mask.dtype, device=input_ids.device)
+        device = input_ids.device
+        out = torch.full((len(rows), width), pad, dtype=input_ids.dtype, device=device)
+        out_mask = torch.zeros((len(rows), width), dtype=mask.dtype, device=device)
         for i, row in enumerate(rows):
-            out[i, width - len(row) - 1] = int(start)
+            out[i, width - len(row) - 1] = start
             out[i, width - len(row) :] = row
             out_mask[i, width - len(row) - 1 :] = 1
         return out, out_mask
+
+
+def register() -> None:
+    """Make ``AutoConfig`` / ``AutoModelForSeq2SeqLM`` resolve ``model_type: codet5p`` here.
+
+    The published config.json also names Salesforce's remote code in ``auto_map``; with the
+    type registered, transformers uses these classes when ``trust_remote_code`` is off.
+    """
+    from transformers import AutoConfig, AutoModelForSeq2SeqLM
+
+    from codetune_lsp.models.codet5p.configuration import MODEL_TYPE, STACK_MODEL_TYPE
+
+    AutoConfig.register(MODEL_TYPE, CodeT5pConfig, exist_ok=True)
+    AutoConfig.register(STACK_MODEL_TYPE, CodeT5pStackConfig, exist_ok=True)
+    AutoModelForSeq2SeqLM.register(CodeT5pConfig, CodeT5pForConditionalGeneration, exist_ok=True)
+
+
+register()
