@@ -323,3 +323,58 @@ def test_models_info_reports_weight_memory_from_the_config(tmp_path: Path):
     for line in ("fp32", "fp16", "bf16", "int8", "nf4"):
         assert f"weights {line}" in out
     assert "61.4 GiB" in out  # 16,493,680,640 x 4 bytes
+
+
+async def test_completion_and_code_action_templates_run_through_the_engine(
+    published_dir: tuple[Path, Any], tmp_path: Path
+):
+    """The built-in templates a CodeT5+ profile gets: recorded, successful executions."""
+    from sqlalchemy import select
+
+    from codetune_lsp.documents import DocumentSnapshot
+    from codetune_lsp.engine import Engine, EngineRequest
+    from codetune_lsp.paths import Paths
+    from codetune_lsp.prompts.library import PromptLibrary
+    from codetune_lsp.settings import Settings
+    from codetune_lsp.store import open_store
+    from codetune_lsp.store.models import Execution
+
+    path, _ = published_dir
+    models = {
+        "c5": _profile(path),
+        "i5": ModelProfile(id=str(path), family="codet5p", variant="instructcodet5p-16b"),
+    }
+    settings = Settings(models=models)
+    store = open_store(settings, Paths(tmp_path / "c.toml", "t", tmp_path / "data", "t"))
+    library = PromptLibrary(store)
+    library.seed_builtins()
+    engine = Engine(settings, store, library, lambda n, p: LocalBackend(n, p))
+    code = "def add(a, b):\n    return a + b\n"
+    doc = DocumentSnapshot("file:///w/app.py", 1, "python", code)
+    common = {"language": "python", "file_name": "app.py"}
+    requests = [
+        ("c5", "completion", "completion.chat", {"prefix": "def add(a, b):\n    ", "suffix": ""}),
+        ("i5", "code_action", "code_action.docstring", {"code": code}),
+        ("c5", "code_action", "code_action.explain", {"code": code}),
+    ]
+    try:
+        for model, feature, template, variables in requests:
+            result = await engine.run(
+                EngineRequest(
+                    feature=feature,
+                    template=template,
+                    model=model,
+                    variables={**common, **variables},
+                    document=doc,
+                    max_new_tokens=8,
+                )
+            )
+            assert result.finish_reason in {"stop", "length"}, (template, result)
+            assert "\t" not in result.text  # tabs come back as four spaces
+        store.flush().result()
+        rows = store.read(lambda s: list(s.scalars(select(Execution))))
+        assert len(rows) == 3 and all(row.success for row in rows)
+        assert {row.template_name for row in rows} == {t for _, _, t, _ in requests}
+    finally:
+        await engine.aclose()
+        store.close()
