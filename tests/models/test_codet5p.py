@@ -251,6 +251,23 @@ async def test_a_folder_without_weights_is_one_clear_error(tmp_path: Path):
         await _generate(tmp_path, PROMPT)
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+async def test_half_precision_loads_generate_like_the_model_itself(
+    published_dir: tuple[Path, Any], dtype: str
+):
+    path, _ = published_dir
+    loaded, result = await _generate(path, PROMPT, dtype=dtype)
+    assert loaded.dtype == dtype
+    assert loaded.model.decoder.lm_head.weight.dtype == getattr(torch, dtype)
+    direct = CodeT5pForConditionalGeneration.from_pretrained(
+        path, dtype=getattr(torch, dtype), weights_only=True
+    ).eval()
+    expected = _direct_greedy(direct, PROMPT, 12)
+    for stop in FAMILY_TABLE["codet5p-16b"].stop:
+        expected = expected.split(stop, 1)[0]
+    assert result.tokens_out > 0 and result.text == expected
+
+
 @pytest.mark.parametrize("quantization", ["int8", "nf4"])
 async def test_bitsandbytes_quantized_load_generates_like_the_model_itself(
     published_dir: tuple[Path, Any], quantization: str
