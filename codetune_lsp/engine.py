@@ -44,6 +44,9 @@ _TYPES: dict[str, tuple[type, ...]] = {
 # Responses remembered in this process in front of the store's cache (hits served on the
 # event loop, no thread hop). Keys include the template version, so a new version misses.
 MEMORY_CACHE_ENTRIES = 256
+# Where features share a local model: completions first (someone waits at the cursor),
+# then code actions, then background diagnostics.
+FEATURE_PRIORITY = {"completion": 0, "code_action": 1, "diagnostics": 2}
 # Rough size of a token when no tokenizer is at hand (remote models): err on the long side.
 CHARS_PER_TOKEN_ESTIMATE = 3.0
 
@@ -129,6 +132,7 @@ def build_generation(
         "stop": params.stop,
         "json_schema": template.schema,
         "cancel": cancel,
+        "priority": FEATURE_PRIORITY.get(template.feature, 1),
     }
     if not system and not template.examples:
         return GenerationRequest(prompt=body, **common)
@@ -205,15 +209,7 @@ class Engine:
         backend = self.backend(profile_name)
         model = getattr(backend, "loaded", None)  # the local model, once in memory
         if model is not None:
-            tokenizer = model.tokenizer
-
-            def count(texts: Sequence[str]) -> list[int]:
-                if not texts:
-                    return []
-                encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
-                return [len(ids) for ids in encoded]
-
-            return count
+            return model.count_tokens_batch
         return lambda texts: [int(len(t) / CHARS_PER_TOKEN_ESTIMATE) + 1 for t in texts]
 
     def context_length(self, profile_name: str) -> int:

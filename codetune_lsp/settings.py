@@ -25,7 +25,9 @@ ENV_PREFIX = "CODETUNE__"
 EDITOR_SECTION = "codetune"
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-Family = Literal["whiterabbitneo", "codet5p"]
+Family = Literal["whiterabbitneo", "codet5p", "qwen2.5-coder"]
+Runtime = Literal["auto", "transformers", "llama.cpp"]
+ChatFormatChoice = Literal["auto", "model", "family"]
 BackendKind = Literal["local", "openai", "tgi"]
 Quantization = Literal["none", "int8", "nf4", "fp4"]
 DType = Literal["auto", "float32", "bfloat16", "float16"]
@@ -92,6 +94,16 @@ class ModelProfile:
     max_retries: int = 2
     # Extra CA bundle (PEM path) for a private server; TLS verification is always on.
     ca_bundle: str = ""
+    # A GGUF file: its name in the ``id`` repository, or empty when ``id`` is a .gguf path.
+    gguf_file: str = ""
+    # Local runtime: auto = llama.cpp for GGUF files when llama-cpp-python is installed,
+    # else transformers (a GGUF is converted once and the copy kept in the data dir).
+    runtime: Runtime = "auto"
+    # Chat prompts: auto/model = the model's own chat template where it has one, else the
+    # family's format from the profile table; family = always the table's format.
+    chat_format: ChatFormatChoice = "auto"
+    # CPU threads for generation (0: one per physical core).
+    threads: int = 0
 
 
 @dataclass(frozen=True)
@@ -99,18 +111,18 @@ class CompletionSettings:
     enabled: bool = True
     # auto: ghost text where the client supports inline completion, menu items elsewhere.
     mode: Literal["auto", "inline", "classic", "both"] = "auto"
-    model: str = "codet5p-220m-py"
+    model: str = "qwen2.5-coder-0.5b"
     template: str = "completion.infill"
     label: str = "production"
     debounce_ms: int = 150
-    timeout_ms: int = 5000
-    max_new_tokens: int = 64
+    timeout_ms: int = 20000
+    max_new_tokens: int = 128
 
 
 @dataclass(frozen=True)
 class CodeActionSettings:
     enabled: bool = True
-    model: str = "whiterabbitneo-7b"
+    model: str = "qwen2.5-coder-0.5b"
     label: str = "production"
     markdown_output: Literal["document", "comment"] = "document"
     tests_location: Literal["new_file", "below"] = "new_file"
@@ -119,7 +131,7 @@ class CodeActionSettings:
 @dataclass(frozen=True)
 class DiagnosticsSettings:
     enabled: bool = True
-    model: str = "whiterabbitneo-7b"
+    model: str = "qwen2.5-coder-0.5b"
     templates: list[str] = field(
         default_factory=lambda: ["diagnostics.security", "diagnostics.quality"]
     )
@@ -143,6 +155,19 @@ class WorkspaceSettings:
 
 def _builtin_models() -> dict[str, ModelProfile]:
     return {
+        # The embedded default: `codetune-lsp models install qwen2.5-coder-0.5b`.
+        "qwen2.5-coder-0.5b": ModelProfile(
+            family="qwen2.5-coder",
+            id="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+            revision="ebb2015119c907b064c512bf053e945850b5875f",
+            gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+        ),
+        "qwen2.5-coder-1.5b": ModelProfile(
+            family="qwen2.5-coder",
+            id="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+            revision="f86cb2c1fa58255f8052cc32aeede1b7482d4361",
+            gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+        ),
         "codet5p-220m-py": ModelProfile(family="codet5p", id="Salesforce/codet5p-220m-py"),
         "whiterabbitneo-7b": ModelProfile(
             family="whiterabbitneo",

@@ -17,9 +17,11 @@ LAZY_COMMANDS = {
     "check": "codetune_lsp.cli.check:check",
     "config": "codetune_lsp.cli.config:config_group",
     "doctor": "codetune_lsp.cli.doctor:doctor",
+    "eval": "codetune_lsp.cli.eval:eval_group",
     "history": "codetune_lsp.cli.history:history_group",
     "models": "codetune_lsp.cli.models:models_group",
     "prompts": "codetune_lsp.cli.prompts:prompts_group",
+    "report": "codetune_lsp.cli.report:report",
     "stats": "codetune_lsp.cli.stats:stats",
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -15,11 +16,29 @@ from codetune_lsp.settings import ModelProfile
 OK, MISSING = "ok ", "!! "
 
 
+def _gguf_model(name: str, profile: ModelProfile, data_dir: Path) -> tuple[bool, str]:
+    from codetune_lsp.models.base import BackendError
+    from codetune_lsp.models.install import locate_gguf
+    from codetune_lsp.models.local import choose_runtime
+
+    runtime = choose_runtime(profile)
+    needs = "llama_cpp" if runtime == "llama.cpp" else "transformers"
+    if importlib.util.find_spec(needs) is None:
+        extra = "llamacpp" if runtime == "llama.cpp" else "local"
+        return (
+            False,
+            f"the {runtime} runtime is not installed: `pip install 'codetune-lsp[{extra}]'`",
+        )
+    try:
+        path = locate_gguf(name, profile, data_dir)
+    except BackendError as exc:
+        return False, f"{exc.problem}: {exc.fix}"
+    return True, f"{path.name} ({path.stat().st_size / 2**20:.0f} MiB) with {runtime}"
+
+
 def _local_model(name: str, profile: ModelProfile) -> tuple[bool, str]:
     """Whether a local profile's weights are here, without loading them."""
-    try:
-        import transformers  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("transformers") is None:
         return False, "torch/transformers are not installed: `pip install 'codetune-lsp[local]'`"
     path = Path(profile.id).expanduser()
     if path.is_dir():
@@ -94,7 +113,9 @@ def doctor(cli: CliContext) -> None:
             line(False, f"{feature}: no model profile named {name!r}; add [models.{name}]")
             continue
         if name not in checked:
-            if profile.backend == "local":
+            if profile.backend == "local" and (profile.gguf_file or profile.id.endswith(".gguf")):
+                checked[name] = _gguf_model(name, profile, cli.paths.data_dir)
+            elif profile.backend == "local":
                 checked[name] = _local_model(name, profile)
             else:
                 checked[name] = asyncio.run(_remote_model(name, profile))

@@ -11,6 +11,7 @@ import click
 
 from codetune_lsp.cli.context import CliContext, pass_cli
 from codetune_lsp.models.base import BackendError, GenerationRequest
+from codetune_lsp.models.install import EMBEDDED, InstallError, install, installed_path
 from codetune_lsp.models.profiles import FAMILY_TABLE, LICENCE_NOTES, FamilyProfile, family_for
 from codetune_lsp.models.registry import create_backend
 from codetune_lsp.redaction import mask_url
@@ -58,6 +59,12 @@ def list_models(cli: CliContext) -> None:
         if row.hub_id:
             click.echo(_family_line(row))
     click.echo("")
+    click.echo("Embedded models (`codetune-lsp models install NAME`):")
+    for model in EMBEDDED.values():
+        path = installed_path(model, cli.paths.data_dir)
+        state = f"installed: {path}" if path else "not installed"
+        click.echo(f"  {model.key:<24} {model.size / 2**20:>5.0f} MiB  {state}")
+    click.echo("")
     click.echo("Configured profiles:")
     for name, profile in sorted(cli.resolved.settings.models.items()):
         try:
@@ -68,6 +75,42 @@ def list_models(cli: CliContext) -> None:
             f"  {name:<24} {profile.backend:<7} {variant:<28} {profile.quantization:<5} "
             f"{_where(profile)}"
         )
+
+
+@models_group.command("install")
+@click.argument("name", type=click.Choice(sorted(EMBEDDED)))
+@pass_cli
+def install_model(cli: CliContext, name: str) -> None:
+    """Assemble and verify an embedded model (GGUF) in the data dir."""
+    model = EMBEDDED[name]
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=None,
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(model.filename, total=model.size)
+        try:
+            path = install(
+                model, cli.paths.data_dir, lambda done, total: bar.update(task, completed=done)
+            )
+        except InstallError as exc:
+            click.echo(f"codetune-lsp: {exc}", err=True)
+            sys.exit(1)
+    click.echo(f"{model.description}: {path} (sha256 verified)")
+    click.echo(f"licence: {model.licence}; see the NOTICE file shipped with codetune-lsp")
 
 
 @models_group.command("info")
@@ -98,6 +141,14 @@ def info(cli: CliContext, name: str) -> None:
             ("api key from env var", profile.api_key_env or "-"),
             ("trust_remote_code", profile.trust_remote_code),
         ]
+        if profile.backend == "local":
+            from codetune_lsp.models.local import choose_runtime
+
+            facts += [
+                ("gguf file", profile.gguf_file or "-"),
+                ("runtime", f"{profile.runtime} ({choose_runtime(profile)} here)"),
+                ("chat prompts", profile.chat_format),
+            ]
     facts += [
         ("variant", row.key),
         ("hub id", row.hub_id or "(any)"),
@@ -106,7 +157,7 @@ def info(cli: CliContext, name: str) -> None:
         ("parameters", f"{row.params_b:g}B" if row.params_b else "-"),
         ("context", (profile.context_length if profile else 0) or row.context_length),
         ("tokenizer", row.tokenizer),
-        ("chat format", "SYSTEM:/USER:/ASSISTANT:" if row.chat_format else "none"),
+        ("chat format", row.chat_format.name if row.chat_format else "none"),
         ("fill-in-the-middle", row.fim.name if row.fim else "none"),
         ("stop strings", ", ".join(repr(s) for s in row.stop) or "-"),
         ("eos tokens", ", ".join(row.eos_tokens) or "-"),

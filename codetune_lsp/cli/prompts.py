@@ -96,12 +96,93 @@ def diff(cli: CliContext, name: str, old: int, new: int) -> None:
 @click.argument("name")
 @click.argument("version", type=int)
 @click.option("--label", default="production", show_default=True)
+@click.option(
+    "--require-eval",
+    "suite",
+    metavar="SUITE",
+    help="Refuse when VERSION is significantly worse than LABEL's version on SUITE.",
+)
+@click.option(
+    "--model", metavar="PROFILE", help="Model for --require-eval (default: the feature's)."
+)
+@click.option("--mode", help="Suite mode for --require-eval (humaneval: chat | completion).")
+@click.option("--limit", type=click.IntRange(1), help="Gate on the suite's first N items only.")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--force", is_flag=True, help="Deploy even if the gate refuses (logged).")
 @pass_cli
-def deploy(cli: CliContext, name: str, version: int, label: str) -> None:
-    """Point LABEL at VERSION (the move is logged, so it can be rolled back)."""
+def deploy(
+    cli: CliContext,
+    name: str,
+    version: int,
+    label: str,
+    suite: str | None,
+    model: str | None,
+    mode: str | None,
+    limit: int | None,
+    jobs: int,
+    force: bool,
+) -> None:
+    """Point LABEL at VERSION (the move is logged, so it can be rolled back).
+
+    With --require-eval, VERSION and LABEL's current version are evaluated on SUITE with
+    the same model (matching finished runs are reused) and the move is refused (exit 1)
+    when VERSION is significantly worse; --force overrides and says so in the label's log.
+    """
+    reason = "deploy"
     with library(cli) as prompts:
-        moved = prompts.deploy(name, version, label)
+        if suite:
+            reason = _gate(
+                cli, prompts, name, version, label, suite, model, mode, limit, jobs, force
+            )
+        moved = prompts.deploy(name, version, label, reason=reason)
     click.echo(f"{name}: {label} -> v{moved.version}")
+
+
+def _gate(
+    cli: CliContext,
+    prompts: Any,
+    name: str,
+    version: int,
+    label: str,
+    suite: str,
+    model: str | None,
+    mode: str | None,
+    limit: int | None,
+    jobs: int,
+    force: bool,
+) -> str:
+    """Run the promotion gate; the label event's reason, or exit 1 when refused."""
+    import sys
+
+    from codetune_lsp.evaluation.gate import check_promotion
+    from codetune_lsp.evaluation.suites import SuiteError
+
+    try:
+        result = check_promotion(
+            cli.resolved.settings,
+            prompts.store,
+            prompts,
+            name,
+            version,
+            suite,
+            label=label,
+            model=model,
+            mode=mode,
+            limit=limit,
+            jobs=jobs,
+            say=lambda line: click.echo(line, err=True),
+        )
+    except SuiteError as exc:
+        raise click.ClickException(str(exc)) from None
+    runs = f"runs {result.baseline_run} -> {result.candidate_run}"
+    if result.allowed:
+        click.echo(f"eval gate: {result.message}", err=True)
+        return f"deploy (eval {suite}: passed; {runs})"
+    click.echo(f"eval gate: {result.message}", err=True)
+    if not force:
+        click.echo(f"{name}: {label} not moved (use --force to override)", err=True)
+        sys.exit(1)
+    return f"deploy --force (eval {suite}: refused, overridden; {runs})"
 
 
 @prompts_group.command("rollback")

@@ -69,12 +69,21 @@ def stats(cli: CliContext, by: str, since: str | None, as_json: bool) -> None:
     from codetune_lsp.store.significance import compare_versions
 
     comparisons = compare_versions(rows) if by == "version" else []
+    evaluations = _evaluations(cli) if by == "version" else []
     if as_json:
         payload = {"by": by, "since": filters.since, "rows": [r.as_dict() for r in rows]}
         if by == "version":
             payload["comparisons"] = [vars(c) for c in comparisons]
+            payload["evaluations"] = evaluations
         echo_json(payload)
         return
+    if evaluations:
+        click.echo("evaluations (latest finished run per version, suite and model):")
+        for e in evaluations:
+            click.echo(
+                f"  {e['template']} [version id {e['version_id']}]  {e['suite']} ({e['mode']})"
+                f"  {e['model']}  {e['metric']} {e['value']}  n={e['n']}  run {e['run']}"
+            )
     if rows[-1].count == 0:
         click.echo("no executions recorded" + (" in that period" if since else ""))
         return
@@ -83,3 +92,27 @@ def stats(cli: CliContext, by: str, since: str | None, as_json: bool) -> None:
         click.echo("\nversions compared:")
         for comparison in comparisons:
             click.echo(f"  {comparison.describe()}")
+
+
+def _evaluations(cli: CliContext) -> list[dict[str, object]]:
+    """The newest finished eval run per template version x suite x mode x model."""
+    from codetune_lsp.evaluation.scoring import headline
+
+    with opened_store(cli) as store:
+        grouped = store.read(store.evaluations.by_version)
+    latest: dict[tuple[object, ...], dict[str, object]] = {}
+    for version_id, runs in grouped.items():
+        for run in runs:
+            metric, value = headline(run.summary)
+            latest[(version_id, run.suite, run.mode, run.model_profile)] = {
+                "template": run.template_name,
+                "version_id": version_id,
+                "suite": run.suite,
+                "mode": run.mode,
+                "model": run.model_profile,
+                "metric": metric,
+                "value": None if value is None else round(value, 4),
+                "n": run.n_items,
+                "run": run.id,
+            }
+    return list(latest.values())

@@ -49,12 +49,29 @@ class Analysis:
 
 
 def _findings_from(
-    value: Any, first: int, last: int, template: str, execution_id: str
+    value: Any,
+    first: int,
+    last: int,
+    template: str,
+    execution_id: str,
+    lines: list[str] | None = None,
 ) -> tuple[list[Finding], int]:
-    """Findings inside document lines [first, last] (1-based); the rest are counted."""
+    """Findings inside document lines [first, last] (1-based); the rest are counted.
+
+    With the document's ``lines``, each finding is anchored to the line it quotes or to the
+    call its CWE is about (see ``prompts.findings``).
+    """
+    from codetune_lsp.prompts.findings import anchor_line
+
     found, dropped = [], 0
     for item in (value or {}).get("findings", []):
         line, end_line = item.get("line"), item.get("end_line", item.get("line"))
+        if lines is not None:
+            anchored = anchor_line(
+                line, str(item.get("code", "")), str(item.get("rule", "")), lines, first, last
+            )
+            if anchored is not None and anchored != line:
+                line = end_line = anchored
         if not isinstance(line, int) or not first <= line <= last:
             dropped += 1
             continue
@@ -144,6 +161,7 @@ class Analyzer:
         findings: list[Finding] = []
         dropped = 0
         executions = []
+        lines = snap.text.splitlines()
         for (chunk, name, _), outcome in zip(jobs, outcomes, strict=True):
             if isinstance(outcome, OutputInvalid):
                 dropped += 1
@@ -153,7 +171,12 @@ class Analyzer:
                 raise outcome
             executions.append(outcome.execution_id)
             found, lost = _findings_from(
-                outcome.json, chunk.first_line + 1, chunk.last_line + 1, name, outcome.execution_id
+                outcome.json,
+                chunk.first_line + 1,
+                chunk.last_line + 1,
+                name,
+                outcome.execution_id,
+                lines,
             )
             findings += found
             dropped += lost

@@ -9,6 +9,7 @@ from typing import Any
 from pygls.exceptions import JsonRpcInvalidParams
 
 from codetune_lsp import __version__
+from codetune_lsp.dashboard import default_report_path
 from codetune_lsp.documents import DocumentNotOpen, DocumentSnapshot
 from codetune_lsp.server import CodetuneServer
 
@@ -44,4 +45,9 @@ def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         "workspaceFolders": [str(path) for path in ls.roots.paths],
         "settingsProblems": [str(p) for p in ls.resolved.problems],
         "features": dataclasses.asdict(ls.settings.features),
+        # Where `codetune-lsp report` writes by default, for editors to open.
+        "report": {
+            "path": str(default_report_path(ls.paths)),
+            "command": ["codetune-lsp", "report"],
+        },
     }

@@ -72,6 +72,9 @@ class GenerationRequest:
     seed: int | None = None
     json_schema: Mapping[str, Any] | None = None
     cancel: CancelToken | None = field(default=None, compare=False, hash=False)
+    # Lower runs first where a model serves several features: 0 completions (a user is
+    # waiting at the cursor), 1 code actions, 2 diagnostics (background).
+    priority: int = 1
 
     def __post_init__(self) -> None:
         if (self.prompt is None) == (not self.messages):

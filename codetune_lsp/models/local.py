@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import importlib
+import importlib.util
+import itertools
 import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -147,6 +149,68 @@ class Slot:
         return ("greedy",) if r.greedy else ("sample", r.temperature, r.top_p)
 
 
+# After a failed load, the next request retries it at most this often (doubling per failure).
+LOAD_RETRY_FIRST_S = 1.0
+LOAD_RETRY_MAX_S = 60.0
+# Model construction uses process-global state (transformers' meta-device initialisation), so
+# two models loading at once in one process could break each other: loads take turns.
+_LOAD_LOCK = threading.Lock()
+RUNTIMES = {
+    "transformers": "codetune_lsp.models._hf",
+    "llama.cpp": "codetune_lsp.models._llama",
+}
+
+
+def choose_runtime(profile: ModelProfile) -> str:
+    """``transformers`` or ``llama.cpp`` for a local profile (auto: llama.cpp for GGUF)."""
+    if profile.runtime != "auto":
+        return profile.runtime
+    from codetune_lsp.models.install import is_gguf_profile
+
+    if is_gguf_profile(profile) and importlib.util.find_spec("llama_cpp") is not None:
+        return "llama.cpp"
+    return "transformers"
+
+
+def import_runtime(runtime: str) -> Any:
+    return importlib.import_module(RUNTIMES[runtime])
+
+
+def _missing_runtime(name: str, runtime: str, exc: ImportError) -> BackendError:
+    if runtime == "llama.cpp":
+        return BackendError(
+            name,
+            f"the llama.cpp runtime needs llama-cpp-python ({exc.name} is missing)",
+            "install it with `pip install 'codetune-lsp[llamacpp]'`, or set "
+            f'models.{name}.runtime = "transformers"',
+        )
+    return BackendError(
+        name,
+        f"the local backend needs torch and transformers ({exc.name} is missing)",
+        "install them with `pip install 'codetune-lsp[local]'` (CPU torch first)",
+    )
+
+
+class _SlotQueue:
+    """Requests by priority (lower first), then arrival; ``None`` asks the worker to stop."""
+
+    STOP_PRIORITY = 1 << 30
+
+    def __init__(self) -> None:
+        self._queue: queue.PriorityQueue[tuple[int, int, Slot | None]] = queue.PriorityQueue()
+        self._order = itertools.count()
+
+    def put(self, slot: Slot | None) -> None:
+        priority = self.STOP_PRIORITY if slot is None else slot.request.priority
+        self._queue.put((priority, next(self._order), slot))
+
+    def get(self, timeout: float | None = None) -> Slot | None:
+        return self._queue.get(timeout=timeout)[2]
+
+    def get_nowait(self) -> Slot | None:
+        return self._queue.get_nowait()[2]
+
+
 class ModelWorker(threading.Thread):
     """Owns one model: loads it, then serves batches from its queue until ``stop``."""
 
@@ -155,17 +219,21 @@ class ModelWorker(threading.Thread):
         name: str,
         profile: ModelProfile,
         progress: Callable[[str], None],
+        runtime: str = "transformers",
     ) -> None:
         super().__init__(name=f"codetune-model-{name}", daemon=True)
         self.profile_name = name
         self.profile = profile
         self.row = family_for(name, profile)
+        self.runtime = runtime
         self._progress = progress
-        self.loaded: concurrent.futures.Future[LoadedModel] = concurrent.futures.Future()
-        self._queue: queue.SimpleQueue[Slot | None] = queue.SimpleQueue()
-        self._pending: deque[Slot] = deque()
+        self.loaded: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._queue = _SlotQueue()
+        self._pending: list[Slot] = []
         self._batch_wait = profile.batch_wait_ms / 1000
-        self._max_batch = max(1, profile.max_batch_size)
+        # llama.cpp runs one sequence at a time: no batches, so a completion never waits for
+        # a batch of diagnostics that was collected before it arrived.
+        self._max_batch = 1 if runtime == "llama.cpp" else max(1, profile.max_batch_size)
         self.batches: list[int] = []  # sizes of the batches run, for tests and stats
 
     def submit(self, slot: Slot) -> None:
@@ -176,30 +244,28 @@ class ModelWorker(threading.Thread):
 
     def run(self) -> None:
         try:
-            from codetune_lsp.models import _hf
+            runtime = import_runtime(self.runtime)
         except ImportError as exc:
-            self.loaded.set_exception(
-                BackendError(
-                    self.profile_name,
-                    f"the local backend needs torch and transformers ({exc.name} is missing)",
-                    "install them with `pip install 'codetune-lsp[local]'` (CPU torch first)",
-                )
-            )
+            self.loaded.set_exception(_missing_runtime(self.profile_name, self.runtime, exc))
             return
         try:
-            loaded = _hf.load(self.profile_name, self.profile, self.row, self._progress)
+            with _LOAD_LOCK:  # model construction touches process-global state (meta device)
+                loaded = runtime.load(self.profile_name, self.profile, self.row, self._progress)
         except BaseException as exc:
             self.loaded.set_exception(exc)
             return
         self.loaded.set_result(loaded)
+        self._serve(runtime, loaded)
+
+    def _serve(self, runtime: Any, loaded: Any) -> None:
         while True:
-            first = self._pending.popleft() if self._pending else self._queue.get()
+            first = self._take_pending() if self._pending else self._queue.get()
             if first is None:
                 break
             batch = self._collect(first)
             live = [s for s in batch if not self._drop_cancelled(s)]
             if live:
-                self._run(_hf, loaded, live)
+                self._run(runtime, loaded, live)
         gone = BackendError(self.profile_name, "the model was unloaded", "retry the request")
         for slot in self._pending:
             slot.fail(gone)
@@ -210,6 +276,11 @@ class ModelWorker(threading.Thread):
                 break
             if leftover is not None:
                 leftover.fail(gone)
+
+    def _take_pending(self) -> Slot:
+        best = min(self._pending, key=lambda slot: slot.request.priority)
+        self._pending.remove(best)
+        return best
 
     def _collect(self, first: Slot) -> list[Slot]:
         key = first.batch_key()
@@ -248,27 +319,29 @@ class ModelWorker(threading.Thread):
             return True
         return False
 
-    def _run(self, hf: Any, loaded: LoadedModel, batch: list[Slot]) -> None:
+    def _run(self, runtime: Any, loaded: Any, batch: list[Slot]) -> None:
         self.batches.append(len(batch))
         try:
-            processors = []
-            if batch[0].request.json_schema is not None:
-                from codetune_lsp.models.structured import json_logits_processor
-
-                processors.append(json_logits_processor(loaded, batch[0].request.json_schema))
-            hf.run_batch(loaded, batch, processors)
+            schema = batch[0].request.json_schema
+            constraints = [runtime.constraint(loaded, schema)] if schema is not None else []
+            runtime.run_batch(loaded, batch, constraints)
         except BaseException as exc:  # keep serving: one failed batch must not kill the model
-            error = exc if isinstance(exc, BackendError) else _generation_error(loaded, exc)
+            error = (
+                exc
+                if isinstance(exc, BackendError)
+                else _generation_error(loaded, exc, self.runtime)
+            )
             for slot in batch:
                 slot.fail(error)
 
 
-def _generation_error(loaded: LoadedModel, exc: BaseException) -> BackendError:
-    from codetune_lsp.models._hf import explain_load_error
+def _generation_error(loaded: Any, exc: BaseException, runtime: str) -> BackendError:
+    if runtime == "transformers":
+        from codetune_lsp.models._hf import explain_load_error
 
-    mapped = explain_load_error(loaded.name, loaded.profile, exc)
-    if "memory" in mapped.problem:
-        return mapped
+        mapped = explain_load_error(loaded.name, loaded.profile, exc)
+        if "memory" in mapped.problem:
+            return mapped
     return BackendError(
         loaded.name,
         f"generation failed ({type(exc).__name__}: {str(exc)[:200]})",
@@ -293,6 +366,9 @@ class LocalBackend:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._lock = threading.Lock()
         self.stages: list[str] = []
+        self.runtime = choose_runtime(profile)
+        self._failures = 0
+        self._retry_at = 0.0
 
     # -- loading -------------------------------------------------------------------------
     def add_progress_listener(self, callback: ProgressCallback) -> None:
@@ -315,11 +391,21 @@ class LocalBackend:
             failed = self._worker is not None and (
                 self._worker.loaded.done() and self._worker.loaded.exception() is not None
             )
-            if self._worker is None or failed:  # a failed load is retried on the next request
+            if failed:
+                # Retried, with backoff, rather than remembered: a load that failed because
+                # of a passing condition (memory, a file being installed) recovers by itself.
+                now = time.monotonic()
+                if now < self._retry_at:
+                    return self._worker  # type: ignore[return-value]
+                self._failures += 1
+                delay = min(LOAD_RETRY_MAX_S, LOAD_RETRY_FIRST_S * 2 ** (self._failures - 1))
+                self._retry_at = now + delay
+                self._report(f"loading failed; retrying now, next retry in {delay:g} s at most")
+            if self._worker is None or failed:
                 note = LICENCE_NOTES.take(self.row)
                 if note:
                     self._report(f"licence: {note}")
-                self._worker = ModelWorker(self.name, self.profile, self._report)
+                self._worker = ModelWorker(self.name, self.profile, self._report, self.runtime)
                 self._worker.start()
             return self._worker
 
@@ -380,7 +466,8 @@ class LocalBackend:
         if request.prompt is not None:
             prompt = request.prompt
         else:
-            prompt = self.row.format_chat(request.messages)
+            own = loaded.format_chat(request.messages)  # the model's own chat template
+            prompt = own if own is not None else self.row.format_chat(request.messages)
         stops = tuple(dict.fromkeys((*request.stop, *self.row.stop)))
         tokens_in = loaded.count_tokens(prompt)
         if tokens_in + request.max_new_tokens > loaded.context_length:

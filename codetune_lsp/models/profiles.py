@@ -1,7 +1,7 @@
 """Model family facts as one table: architecture, prompt format, FIM tokens, stops, licence.
 
-Facts come from the published model cards and config files (see NOTES-backends.md); memory
-figures are weights only. A ``ModelProfile`` from the settings is matched to one row here by
+Facts come from the published model cards and config files; memory figures are weights
+only. A ``ModelProfile`` from the settings is matched to one row here by
 its ``variant`` or its hub ``id``; a local path falls back to the family's generic row.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from codetune_lsp.models.base import BackendError, ChatMessage
 from codetune_lsp.settings import ModelProfile
@@ -54,15 +54,32 @@ T5_SPAN = FimFormat("t5-span", "{prefix}<extra_id_0>{suffix}", ("<extra_id_0>",)
 
 @dataclass(frozen=True)
 class ChatFormat:
-    """Role cues; a chat renders as ``SYSTEM: s<sep>USER: u<sep>ASSISTANT: ``."""
+    """Role cues; a chat renders as ``<system>s<sep><user>u<sep><assistant>``.
 
+    ``default_system`` is used when the chat has no system message (as the model's own chat
+    template does, where it has one).
+    """
+
+    name: str = "SYSTEM:/USER:/ASSISTANT:"
     system: str = "SYSTEM: "
     user: str = "USER: "
     assistant: str = "ASSISTANT: "
     sep: str = "\n"
+    default_system: str = ""
 
 
 WRN_CHAT = ChatFormat()
+CHATML = ChatFormat(
+    name="ChatML",
+    system="<|im_start|>system\n",
+    user="<|im_start|>user\n",
+    assistant="<|im_start|>assistant\n",
+    sep="<|im_end|>\n",
+)
+# Qwen2.5's ChatML, as its tokenizer's chat template renders it (tools aside).
+CHATML_QWEN = replace(
+    CHATML, default_system="You are Qwen, created by Alibaba Cloud. You are a helpful assistant."
+)
 WRN_LICENCE = (
     "WhiteRabbitNeo models are published under the {base} licence plus WhiteRabbitNeo's "
     "usage restrictions (no use that harms others, breaks the law or targets systems you "
@@ -118,6 +135,7 @@ class FamilyProfile:
         if fmt is None:  # encoder-decoder code models have no chat format
             return "\n\n".join(m.content for m in messages)
         system = "\n".join(m.content for m in messages if m.role == "system")
+        system = system or fmt.default_system
         parts = [f"{fmt.system}{system}{fmt.sep}"] if system else []
         for m in messages:
             if m.role != "system":
@@ -219,14 +237,38 @@ _ROWS: tuple[FamilyProfile, ...] = (
         tokenizer="Qwen2 byte-level BPE (vocab 151646 + specials)",
         licence="apache-2.0",
         memory=_scaled(7.6),
-        chat_format=WRN_CHAT,
-        stop=("USER:",),
-        eos_tokens=("<|im_end|>", "<|endoftext|>"),
+        chat_format=CHATML,
+        stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
+        eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
         fim=QWEN_FIM,
         licence_note=WRN_LICENCE.format(
             base="Apache-2.0",
             url="https://huggingface.co/WhiteRabbitNeo/WhiteRabbitNeo-2.5-Qwen-2.5-Coder-7B",
         ),
+    ),
+    *(
+        FamilyProfile(
+            key=f"qwen2.5-coder-{size}",
+            family="qwen2.5-coder",
+            hub_id=f"Qwen/Qwen2.5-Coder-{size.upper()}-Instruct{'-GGUF' if gguf else ''}",
+            architecture="Qwen2ForCausalLM",
+            base_model=f"Qwen2.5-Coder-{size.upper()} (instruct)",
+            params_b=params_b,
+            context_length=32768,
+            tokenizer="Qwen2 byte-level BPE (vocab 151646 + specials)",
+            licence="apache-2.0",
+            memory=_scaled(params_b),
+            chat_format=CHATML_QWEN,
+            stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
+            eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
+            fim=QWEN_FIM,
+            notes=(
+                "The base family of WhiteRabbitNeo-2.5: same tokenizer, FIM and repo-level "
+                "tokens (<|repo_name|>, <|file_sep|>) and ChatML."
+                + (" Published as GGUF; the embedded default is the Q4_K_M file." if gguf else "")
+            ),
+        )
+        for size, params_b, gguf in (("0.5b", 0.49, True), ("1.5b", 1.54, True), ("7b", 7.6, False))
     ),
     # A local path or an unknown id of the family: DeepSeek conventions, checked against the
     # real tokenizer (FIM only where it has the tokens).
@@ -245,6 +287,22 @@ _ROWS: tuple[FamilyProfile, ...] = (
         stop=("USER:",),
         eos_tokens=(DEEPSEEK_EOT, DEEPSEEK_EOS),
         fim=DEEPSEEK_FIM,
+    ),
+    FamilyProfile(
+        key="qwen2.5-coder",
+        family="qwen2.5-coder",
+        hub_id="",
+        architecture="Qwen2ForCausalLM",
+        base_model="(unknown)",
+        params_b=0.0,
+        context_length=32768,
+        tokenizer="from the model",
+        licence="see the model card",
+        memory=MemoryFacts(0, 0, 0),
+        chat_format=CHATML_QWEN,
+        stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
+        eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
+        fim=QWEN_FIM,
     ),
 )
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 # C0/C1 control characters (tab and line breaks excepted) and U+FFFD, which only ever
 # comes from decoding a token that split a UTF-8 sequence: never insert them.
 _JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
-# A short run of text (with a letter in it, so not indentation or a ruler like ======)
-# repeated four times or more on one line: the model is looping.
-_LOOP = re.compile(r"((?=[^\n]{0,39}?[^\W\d_])[^\n]{3,40}?)\1{3,}")
+# A short run of text repeated four times or more on one line: the model is looping, unless
+# the run has no letter in it (indentation, or a ruler like ======), which is checked below.
+_LOOP = re.compile(r"(?=([^\n]{3,40}?)\1{3,})")
+_LETTER = re.compile(r"[^\W\d_]")
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 _MIN_REPEATS = 3
 
@@ -45,6 +46,15 @@ class CursorContext:
     @property
     def indent(self) -> str:
         return self.line_prefix[: len(self.line_prefix) - len(self.line_prefix.lstrip())]
+
+
+def _first_loop(text: str) -> int | None:
+    """Where to cut a line that loops (after its first turn), or None."""
+    for match in _LOOP.finditer(text):
+        unit = match.group(1)
+        if _LETTER.search(unit):
+            return match.start(1) + len(unit)
+    return None
 
 
 def _indent_unit(text: str) -> str:
@@ -130,14 +140,16 @@ def postprocess(raw: str, prefix: str, suffix: str) -> str:
     """The text to insert at the cursor ("" when nothing useful is left)."""
     ctx = CursorContext.from_text(prefix, suffix)
     text = _JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
-    looping = _LOOP.search(text)
-    if looping:
-        text = text[: looping.start(1) + len(looping.group(1))]
+    looping = _first_loop(text)
+    if looping is not None:
+        text = text[:looping]
     if not ctx.multiline:
         text = text.split("\n", 1)[0]
         return _drop_suffix_overlap(text.rstrip(), ctx, suffix)
-    if not ctx.line_prefix.strip():  # on a blank line, the model may re-emit the indent
-        text = text[len(ctx.line_prefix) :] if text.startswith(ctx.line_prefix) else text
+    if ctx.line_prefix and not ctx.line_prefix.strip():
+        # After the indentation of a blank line, the model may re-emit all or part of it:
+        # the cursor already stands where the first line's text begins.
+        text = text.lstrip(" \t")
     lines = text.split("\n")
     # Compare with the cursor line's own text in front, so the first line lines up.
     lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]

@@ -222,7 +222,12 @@ class PromptLibrary:
         return not events or events[-1].actor == BUILTIN_ACTOR
 
     def deploy(
-        self, name: str, version: int, label: str = DEFAULT_LABEL, actor: str = "cli"
+        self,
+        name: str,
+        version: int,
+        label: str = DEFAULT_LABEL,
+        actor: str = "cli",
+        reason: str = "deploy",
     ) -> Any:
         from codetune_lsp.store import prompts as repo
 
@@ -230,7 +235,7 @@ class PromptLibrary:
             found = repo.find_version(session, name, version)
             if found is None:
                 raise repo.PromptStoreError(f"{name} has no version {version}")
-            return repo.set_label(session, name, label, found.id, actor, "deploy")
+            return repo.set_label(session, name, label, found.id, actor, reason)
 
         return self.store.write(write)
 

@@ -266,6 +266,54 @@ class CacheEntry(Base):
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
+class EvalRun(Base):
+    """One evaluation run: a suite against a template version and a model. Immutable
+    once finished (its items too)."""
+
+    __tablename__ = "eval_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'finished', 'failed')", name="status"),
+        Index("ix_eval_runs_suite_started", "suite", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(26), primary_key=True)
+    suite: Mapped[str] = mapped_column(String(300))
+    suite_hash: Mapped[str] = mapped_column(String(64))
+    mode: Mapped[str] = mapped_column(String(50))
+    template_name: Mapped[str] = mapped_column(String(200))
+    template_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("prompt_versions.id", ondelete="SET NULL"), index=True
+    )
+    model_profile: Mapped[str] = mapped_column(String(200))
+    model_id: Mapped[str] = mapped_column(String(300))
+    model_revision: Mapped[str | None] = mapped_column(String(200))
+    quantization: Mapped[str | None] = mapped_column(String(50))
+    params_json: Mapped[str] = mapped_column("params", Text, default="{}")
+    status: Mapped[str] = mapped_column(String(20), default="running")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary_json: Mapped[str | None] = mapped_column("summary", Text)
+    n_items: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class EvalItem(Base):
+    """The outcome of one item (or one sample of it) in an evaluation run."""
+
+    __tablename__ = "eval_items"
+    __table_args__ = (UniqueConstraint("run_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"))
+    item_id: Mapped[str] = mapped_column(String(300))
+    verdict: Mapped[str] = mapped_column(String(20))
+    score: Mapped[float] = mapped_column(Float, default=0.0)
+    raw_output: Mapped[str | None] = mapped_column(Text)
+    served_output: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ImmutableRowError(RuntimeError):
     """Raised when code tries to change a row the store keeps immutable."""
 
@@ -281,3 +329,15 @@ event.listen(PromptVersion, "before_update", _forbid("update"))
 event.listen(PromptVersion, "before_delete", _forbid("delete"))
 event.listen(LabelEvent, "before_update", _forbid("update"))
 event.listen(LabelEvent, "before_delete", _forbid("delete"))
+event.listen(EvalItem, "before_update", _forbid("update"))
+
+
+def _finished_run_is_frozen(mapper: Mapper[Any], connection: Any, target: Any) -> None:
+    from sqlalchemy import inspect
+
+    before = inspect(target).attrs.status.history.deleted
+    if "finished" in before or (target.status == "finished" and not before):
+        raise ImmutableRowError("a finished evaluation run is immutable")
+
+
+event.listen(EvalRun, "before_update", _finished_run_is_frozen)

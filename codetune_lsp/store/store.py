@@ -283,6 +283,15 @@ class Store:
             return self.prompt_change_counter()
         return await self.aread(prompts.change_counter)
 
+    # -- evaluation runs ------------------------------------------------------------------
+    @property
+    def evaluations(self) -> Any:
+        """The evaluation-run repository functions (``store.evaluations.create_run`` ...);
+        call them through ``read``/``write``."""
+        from codetune_lsp.store import evaluations
+
+        return evaluations
+
     # -- generic access -------------------------------------------------------------------
     def submit(self, fn: Callable[[Session], T]) -> Pending[T]:
         """Run ``fn(session)`` in a write transaction on the writer thread."""

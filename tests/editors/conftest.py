@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -103,3 +104,33 @@ def run_client(argv: list[str], env: dict[str, str], out: Path, timeout: float =
             f"stdout:\n{proc.stdout[-4000:]}\nstderr:\n{proc.stderr[-4000:]}"
         )
     return json.loads(out.read_text())
+
+
+def required(what: str, hint: str) -> NoReturn:
+    """Skip for a developer without ``what``; fail under CI, whose setup installs it."""
+    message = f"{what} is not installed ({hint})"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def vsix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The extension compiled and packaged by @vscode/vsce (a devDependency, no publishing)."""
+    npm = shutil.which("npm")
+    if npm is None:
+        required("npm", "editors/install-test-clients.sh installs it")
+    extension = EDITORS / "vscode"
+    if not (extension / "node_modules" / "@vscode" / "vsce").is_dir():
+        ci = subprocess.run(
+            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"],
+            cwd=extension, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert ci.returncode == 0, ci.stderr[-4000:]
+    target = tmp_path_factory.mktemp("vsix") / "codetune.vsix"
+    packaged = subprocess.run(
+        [npm, "run", "package", "--", "--out", str(target)],
+        cwd=extension, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert packaged.returncode == 0, packaged.stdout[-4000:] + packaged.stderr[-4000:]
+    return target

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import typing
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,35 @@ def test_the_extension_compiles(tmp_path: Path) -> None:
     )  # fmt: skip
     assert compiled.returncode == 0, compiled.stdout[-4000:] + compiled.stderr[-4000:]
     assert (out / "extension.js").is_file()
+
+
+def test_the_extension_packages_as_a_vsix_with_icon_readme_settings_and_commands(
+    vsix: Path,
+) -> None:
+    with zipfile.ZipFile(vsix) as archive:
+        names = set(archive.namelist())
+        manifest = json.loads(archive.read("extension/package.json"))
+        vsixmanifest = archive.read("extension.vsixmanifest").decode()
+    assert {
+        "extension/out/extension.js",
+        "extension/images/icon.png",
+        "extension/readme.md",
+        "extension/node_modules/vscode-languageclient/package.json",
+    } <= names
+    assert not any(name.startswith("extension/src/") for name in names)  # compiled only
+    assert manifest["icon"] == "images/icon.png" and "icon.png" in vsixmanifest
+    properties = manifest["contributes"]["configuration"]["properties"]
+    undocumented = [
+        key for key, spec in properties.items()
+        if not (spec.get("description") or spec.get("markdownDescription"))
+    ]  # fmt: skip
+    assert undocumented == []
+    commands = {c["command"]: c["title"] for c in manifest["contributes"]["commands"]}
+    assert set(commands) >= {
+        "codetune.rateLastSuggestion",
+        "codetune.deployPrompt",
+        "codetune.rollbackPrompt",
+        "codetune.openHistory",
+        "codetune.openReport",
+    }
+    assert all(commands.values())

@@ -47,9 +47,13 @@ def test_every_whiterabbitneo_variant_has_chat_format_user_stop_and_explicit_eos
         "whiterabbitneo-2.5-qwen-7b",
     }
     for row in rows:
-        assert "USER:" in row.stop
         assert row.eos_tokens
         assert row.chat_format is not None
+        if row.key != "whiterabbitneo-2.5-qwen-7b":
+            assert "USER:" in row.stop
+    # 2.5 is a Qwen2.5-Coder fine-tune: its base's ChatML, not SYSTEM:/USER:/ASSISTANT:.
+    assert FAMILY_TABLE["whiterabbitneo-2.5-qwen-7b"].chat_format.name == "ChatML"
+    assert "<|im_end|>" in FAMILY_TABLE["whiterabbitneo-2.5-qwen-7b"].stop
     assert FAMILY_TABLE["whiterabbitneo-2.5-qwen-7b"].architecture == "Qwen2ForCausalLM"
     assert FAMILY_TABLE["whiterabbitneo-2.5-qwen-7b"].context_length == 32768
     assert FAMILY_TABLE["whiterabbitneo-13b"].base_model.startswith("CodeLlama")
@@ -63,6 +67,26 @@ def test_chat_format_renders_system_user_assistant():
     assert row.format_chat(turns) == "USER: a\nASSISTANT: b\nUSER: c\nASSISTANT: "
     with pytest.raises(ValueError):
         row.format_chat([ChatMessage("system", "only")])
+
+
+def test_qwen_coder_rows_have_chatml_fim_and_their_own_licence():
+    for key in ("qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "qwen2.5-coder-7b"):
+        row = FAMILY_TABLE[key]
+        assert row.family == "qwen2.5-coder"
+        assert row.fim is not None and row.fim.name == "qwen"
+        assert row.context_length == 32768
+        assert row.licence == "apache-2.0" and not row.licence_note
+    assert FAMILY_TABLE["qwen2.5-coder-0.5b"].hub_id == "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
+    assert FAMILY_TABLE["qwen2.5-coder-0.5b"].params_b < 1
+
+
+def test_chatml_adds_qwens_default_system_prompt_like_its_own_template():
+    row = FAMILY_TABLE["qwen2.5-coder-0.5b"]
+    text = row.format_chat([ChatMessage("user", "hi")])
+    assert text == (
+        "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful "
+        "assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_codet5p_small_models_infill_with_sentinels_in_a_512_context():

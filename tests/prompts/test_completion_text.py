@@ -88,3 +88,13 @@ def test_control_characters_and_broken_decodes_are_never_inserted() -> None:
 
 def test_a_loop_within_a_line_is_cut_after_its_first_turn() -> None:
     assert postprocess("foo(bar) + 1 um, um, um, um, um, um,", "x = ", "\n") == "foo(bar) + 1 um,"
+
+
+def test_deep_indentation_is_not_mistaken_for_a_loop() -> None:
+    body = "for x in xs:\n        if x:\n            return x\n    return None"
+    assert postprocess(body, "def first(xs):\n    ", "\n") == body
+
+
+def test_a_first_line_that_re_emits_part_of_the_indentation_is_aligned() -> None:
+    prefix = "def f(xs):\n    for x in xs:\n        "
+    assert postprocess("    print(x)\n        yield x", prefix, "\n") == "print(x)\n        yield x"

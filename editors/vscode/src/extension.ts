@@ -3,6 +3,7 @@
 // Settings: only values from the user's own settings are sent (initializationOptions and
 // workspace/configuration), never a workspace's and never the defaults, so a repository
 // cannot configure what runs on your machine and your codetune config file keeps applying.
+import { execFile } from 'child_process';
 import * as vscode from 'vscode';
 import {
   ExecuteCommandRequest,
@@ -17,6 +18,7 @@ const SERVER_ROOTS = ['server', 'store', 'features']; // the server's own (non-p
 const FEEDBACK = 'codetune.feedback';
 
 let client: LanguageClient | undefined;
+let output: vscode.LogOutputChannel | undefined; // ours, shared with the client (server stderr, logMessage)
 let settingKeys: string[] = [];
 let lastExecution: string | undefined; // the last suggestion or action used, for rating
 
@@ -66,6 +68,7 @@ function clientOptions(): LanguageClientOptions {
       ]);
   return {
     documentSelector,
+    outputChannel: output,
     initializationOptions: userSettings(),
     middleware: {
       workspace: {
@@ -168,9 +171,33 @@ async function openHistory(): Promise<void> {
   terminal.show();
 }
 
+/** Write the HTML report (`codetune-lsp report`) where the server says, then open it. */
+async function openReport(): Promise<void> {
+  const status = (await execute('codetune.status', [])) as { report?: { path?: string } };
+  const path = status.report?.path;
+  if (!path) {
+    throw new Error('this codetune-lsp does not write reports; update it');
+  }
+  const options = serverOptions() as { command: string; args?: string[] };
+  await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: 'codetune: writing the report' },
+    () =>
+      new Promise<void>((resolve, reject) => {
+        execFile(options.command, [...(options.args ?? []), 'report', '-o', path], { timeout: 120_000 }, (error, _stdout, stderr) =>
+          error ? reject(new Error(stderr.trim() || error.message)) : resolve(),
+        );
+      }),
+  );
+  await vscode.env.openExternal(vscode.Uri.file(path));
+}
+
 async function start(): Promise<void> {
-  client = new LanguageClient('codetune', 'codetune', serverOptions(), clientOptions());
+  const options = serverOptions() as { command: string; args?: string[] };
+  output?.info(`Starting ${[options.command, ...(options.args ?? [])].join(' ')}`);
+  client = new LanguageClient('codetune', 'codetune', options, clientOptions());
   await client.start();
+  const info = client.initializeResult?.serverInfo;
+  output?.info(`Server started: ${info?.name ?? 'codetune-lsp'} ${info?.version ?? ''}`.trimEnd());
 }
 
 async function restart(): Promise<void> {
@@ -185,11 +212,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   settingKeys = Object.keys(properties)
     .map((key) => key.slice(SECTION.length + 1))
     .filter((key) => SERVER_ROOTS.includes(key.split('.')[0]));
+  output = vscode.window.createOutputChannel('codetune', { log: true });
   context.subscriptions.push(
+    output,
     vscode.commands.registerCommand('codetune.rateLastSuggestion', reporting(rateLastSuggestion)),
     vscode.commands.registerCommand('codetune.deployPrompt', reporting(deployPrompt)),
     vscode.commands.registerCommand('codetune.rollbackPrompt', reporting(rollbackPrompt)),
     vscode.commands.registerCommand('codetune.openHistory', reporting(openHistory)),
+    vscode.commands.registerCommand('codetune.openReport', reporting(openReport)),
     vscode.commands.registerCommand('codetune.restartServer', reporting(restart)),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (!event.affectsConfiguration(SECTION) || !client) {

@@ -1,0 +1,211 @@
+"""The llama.cpp side of the local backend: a GGUF model in this process (llama-cpp-python).
+
+Imported only from the model worker thread (and tests). It offers the same two calls as the
+transformers runtime (``load`` and ``run_batch``), so the worker, its queue, the stop rules and
+cancellation are shared. llama.cpp runs one sequence at a time here; consecutive prompts that
+share a prefix reuse the evaluated state (llama-cpp-python keeps the last tokens and only
+evaluates what differs), which is what typing produces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import llama_cpp
+
+from codetune_lsp.models.base import BackendError, ChatMessage
+from codetune_lsp.models.install import locate_gguf
+from codetune_lsp.models.profiles import FamilyProfile
+from codetune_lsp.settings import ModelProfile
+
+if TYPE_CHECKING:
+    from codetune_lsp.models.local import Slot
+
+# The window we open by default: the model may allow 32k, but a KV cache that large costs
+# memory and time on a laptop CPU, and features fit their prompts to what we report.
+DEFAULT_CONTEXT = 8192
+
+
+def default_threads() -> int:
+    """One thread per physical core but one, at least one.
+
+    llama.cpp's threads spin while they wait for each other, so when the machine has other
+    work (the editor, the server's own loop, a build) a thread per core collapses: on 2 busy
+    cores, 2 threads gave 0.7 tokens/s and 1 thread 9.1 (benchmarks/bench_llama_threads.py).
+    """
+    try:
+        import psutil
+
+        cores = psutil.cpu_count(logical=False)
+    except Exception:
+        cores = None
+    return max(1, (cores or os.cpu_count() or 1) - 1)
+
+
+@dataclass
+class LlamaModel:
+    """A loaded GGUF model and the facts ``models check`` prints (same shape as transformers')."""
+
+    name: str
+    profile: ModelProfile
+    row: FamilyProfile
+    llm: Any
+    path: Path
+    eos_ids: list[int]
+    model_id: str
+    revision: str
+    context_length: int
+    load_s: float
+    fim_enabled: bool
+    threads: int
+    chat_template: str | None
+    add_bos: bool = False
+    device: str = "cpu"
+    quantization: str = "gguf"
+    seq2seq: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.llm.metadata.get("general.file_type", "gguf"))
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=self.add_bos, special=True))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.encode(text))
+
+    def count_tokens_batch(self, texts: Sequence[str]) -> list[int]:
+        return [
+            len(self.llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts
+        ]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.llm.detokenize(list(ids)).decode("utf-8", errors="replace")
+
+    def footprint_bytes(self) -> int:
+        return self.path.stat().st_size
+
+    def format_chat(self, messages: Sequence[ChatMessage]) -> str | None:
+        """The chat in the model's own template, or None where it has none."""
+        if not self.chat_template:
+            return None
+        formatter = self.extras.get("chat_formatter")
+        if formatter is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            formatter = self.extras["chat_formatter"] = Jinja2ChatFormatter(
+                self.chat_template,
+                eos_token=self._token_text(self.llm.token_eos()),
+                bos_token=self._token_text(self.llm.token_bos()),
+            )
+        result = formatter(messages=[{"role": m.role, "content": m.content} for m in messages])
+        return result.prompt
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+
+def load(
+    name: str, profile: ModelProfile, row: FamilyProfile, progress: Callable[[str], None]
+) -> LlamaModel:
+    """Open the GGUF file a profile names; every failure is one ``BackendError``."""
+    started = time.perf_counter()
+    path = locate_gguf(name, profile)
+    threads = profile.threads or default_threads()
+    wanted = profile.context_length or min(row.context_length, DEFAULT_CONTEXT)
+    progress(f"loading {path.name} with llama.cpp ({threads} threads)")
+    try:
+        llm = llama_cpp.Llama(
+            model_path=str(path),
+            n_ctx=wanted,
+            n_batch=512,
+            n_threads=threads,
+            n_threads_batch=threads,
+            verbose=False,
+        )
+    except Exception as exc:
+        raise BackendError(
+            name,
+            f"llama.cpp cannot open {path} ({type(exc).__name__}: {exc})",
+            f"check that models.{name} names a valid GGUF file, or set "
+            f'models.{name}.runtime = "transformers"',
+        ) from exc
+    eos_ids = sorted({tok for text in row.eos_tokens for tok in _special_ids(llm, text)})
+    eos_ids = sorted({*eos_ids, llm.token_eos()})
+    chat_template = None
+    if profile.chat_format != "family":
+        chat_template = llm.metadata.get("tokenizer.chat_template") or None
+    fim_tokens = row.fim.tokens if row.fim else ()
+    fim = bool(fim_tokens) and all(_special_ids(llm, t) for t in fim_tokens)
+    loaded = LlamaModel(
+        name=name,
+        profile=profile,
+        row=row,
+        llm=llm,
+        path=path,
+        eos_ids=[t for t in eos_ids if t >= 0],
+        model_id=profile.id or str(path),
+        revision=profile.revision,
+        context_length=int(llm.n_ctx()),
+        load_s=time.perf_counter() - started,
+        fim_enabled=fim,
+        threads=threads,
+        chat_template=chat_template,
+        add_bos=str(llm.metadata.get("tokenizer.ggml.add_bos_token", "")).lower() == "true",
+    )
+    progress("ready")
+    return loaded
+
+
+def _special_ids(llm: Any, text: str) -> list[int]:
+    """The id of a special token written as ``text`` (empty when the vocab lacks it)."""
+    ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    return list(ids) if len(ids) == 1 else []
+
+
+def constraint(loaded: LlamaModel, schema: Mapping[str, Any]) -> Any:
+    """A llama.cpp grammar that only admits JSON matching ``schema`` (compiled once)."""
+    key = json.dumps(schema, sort_keys=True)
+    grammars: dict[str, Any] = loaded.extras.setdefault("grammars", {})
+    grammar = grammars.get(key)
+    if grammar is None:
+        grammar = grammars[key] = llama_cpp.LlamaGrammar.from_json_schema(key, verbose=False)
+    return grammar
+
+
+def run_batch(loaded: LlamaModel, slots: Sequence[Slot], constraints: Sequence[Any] = ()) -> None:
+    """Generate for each slot in turn; every slot is finished when this returns."""
+    eos = frozenset(loaded.eos_ids)
+    grammar = constraints[0] if constraints else None
+    for slot in slots:
+        tokens = loaded.encode(slot.prompt_text)
+        slot.begin(len(tokens), loaded.decode)
+        request = slot.request
+        if request.seed is not None:
+            loaded.llm.set_seed(request.seed)
+        stream = loaded.llm.generate(
+            tokens,
+            temp=request.temperature,
+            top_p=request.top_p,
+            top_k=0 if request.greedy else 40,
+            min_p=0.0,
+            repeat_penalty=1.0,
+            reset=True,
+            grammar=grammar,
+        )
+        try:
+            for token in stream:
+                if slot.step(int(token), eos):
+                    break
+        finally:
+            stream.close()
+        slot.finish_if_open("length")
