@@ -299,6 +299,19 @@ async def test_bitsandbytes_quantized_load_generates_like_the_model_itself(
         expected = expected.split(stop, 1)[0]
     assert result.tokens_out > 0
     assert result.text == expected
+    # The memory `models info` reports, against what bitsandbytes really allocated.
+    from codetune_lsp.models.codet5p.memory import weight_memory
+
+    estimate = weight_memory(loaded.model.config)
+    footprint = loaded.footprint_bytes()  # parameters only: not the scales kept beside them
+    rest = 4 * estimate.rest  # embeddings, norms, biases and the LM head stay fp32 here
+    if quantization == "int8":  # one byte per weight + one fp32 scale per output row
+        assert footprint == estimate.quantizable + rest
+        assert estimate.quantized_bytes("int8", 4) == footprint + 4 * estimate.rows
+    else:  # two weights per byte + one fp32 absmax per 64 weights
+        assert footprint == estimate.quantizable // 2 + rest
+        blocks = estimate.quantizable // 64
+        assert estimate.quantized_bytes("nf4", 4) == footprint + 4 * blocks
 
 
 async def test_instruct_profile_renders_a_chat_in_code_alpaca_form(

@@ -23,11 +23,36 @@ NF4_BLOCK = 64
 
 @dataclass(frozen=True)
 class WeightMemory:
-    """Parameter count and bytes per precision (``fp32``, ``fp16``, ``bf16``, ``int8``, ``nf4``)."""
+    """Parameter counts, and ``bytes`` at each precision (fp32, fp16, bf16, int8, nf4)."""
 
     parameters: int
     quantizable: int  # weights of the Linear layers bitsandbytes replaces
-    bytes: Mapping[str, int]
+    rows: int  # their output rows (one int8 scale each)
+
+    @property
+    def rest(self) -> int:
+        """Parameters bitsandbytes leaves alone (embeddings, norms, biases, the LM head)."""
+        return self.parameters - self.quantizable
+
+    def quantized_bytes(self, kind: str, rest_bytes: int = 2) -> int:
+        """Bytes with ``kind`` (int8 or nf4) quantization, the rest at ``rest_bytes`` each."""
+        if kind == "int8":
+            return self.quantizable + 4 * self.rows + rest_bytes * self.rest
+        if kind in {"nf4", "fp4"}:
+            blocks = -(-self.quantizable // NF4_BLOCK)
+            return self.quantizable // 2 + 4 * blocks + rest_bytes * self.rest
+        raise ValueError(f"unknown quantization {kind!r}")
+
+    @property
+    def bytes(self) -> dict[str, int]:
+        total = self.parameters
+        return {
+            "fp32": 4 * total,
+            "fp16": 2 * total,
+            "bf16": 2 * total,
+            "int8": self.quantized_bytes("int8"),
+            "nf4": self.quantized_bytes("nf4"),
+        }
 
 
 def meta_model(config: CodeT5pConfig) -> CodeT5pForConditionalGeneration:
@@ -47,19 +72,7 @@ def weight_memory(config: CodeT5pConfig | Mapping[str, Any]) -> WeightMemory:
         if isinstance(module, nn.Linear) and module is not head:
             quantizable += module.weight.numel()
             rows += module.out_features
-    rest = total - quantizable
-    nf4_blocks = -(-quantizable // NF4_BLOCK)
-    return WeightMemory(
-        parameters=total,
-        quantizable=quantizable,
-        bytes={
-            "fp32": 4 * total,
-            "fp16": 2 * total,
-            "bf16": 2 * total,
-            "int8": quantizable + 4 * rows + 2 * rest,
-            "nf4": quantizable // 2 + 4 * nf4_blocks + 2 * rest,
-        },
-    )
+    return WeightMemory(parameters=total, quantizable=quantizable, rows=rows)
 
 
 def variant_memory(variant: str) -> WeightMemory:
