@@ -27,7 +27,7 @@ from codetune_lsp.paths import Paths
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store import open_store
 from codetune_lsp.store.history import HistoryFilter, compute_stats
-from codetune_lsp.store.models import utcnow
+from codetune_lsp.store.tables import utcnow
 from tests.dashboard.synthetic import add_eval_runs, fill_history
 
 LIMIT_S = 10.0

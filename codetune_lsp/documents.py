@@ -49,6 +49,70 @@ def line_starts(text: str) -> list[int]:
     return [0, *(match.end() for match in _LINE_BREAK.finditer(text))]
 
 
+def _column(text: str, start: int, end: int, wanted: int, encoding: str) -> int:
+    """Offset of code unit ``wanted`` of the line ``text[start:end]`` (clamped to its end)."""
+    if encoding == UTF32 or text[start:end].isascii():
+        return min(start + wanted, end)
+    offset, used = start, 0
+    while offset < end:
+        width = _units(text[offset], encoding)
+        if used + width > wanted:
+            break
+        used += width
+        offset += 1
+    return offset
+
+
+_BLOCK = 64 * 1024
+_HUGE = 1_000_000  # characters
+_LOOKUPS_WITHOUT_TABLE = 8
+
+
+def _line_start(text: str, line: int, offset: int = 0) -> int | None:
+    """Offset where ``line`` (counted from the line starting at ``offset``) begins in
+    ``text`` that has no ``\r``; None: past the end.
+
+    Newlines are counted a block at a time (in C), then found one by one in the last
+    block only: an edit to a huge document costs no Python object per line."""
+    remaining = line
+    while remaining:
+        block_end = min(offset + _BLOCK, len(text))
+        in_block = text.count("\n", offset, block_end)
+        if in_block < remaining:
+            if block_end == len(text):
+                return None
+            offset, remaining = block_end, remaining - in_block
+            continue
+        for _ in range(remaining):
+            offset = text.index("\n", offset) + 1
+        remaining = 0
+    return offset
+
+
+def range_offsets(text: str, range_: types.Range, encoding: str) -> tuple[int, int]:
+    """Offsets of both ends of ``range_``, without building the table of every line start
+    (what ``DocumentSnapshot.offset_at`` does, too slow per keystroke in a huge file)."""
+    if "\r" in text:  # rare: CR line breaks; the general (slower) path
+        snap = DocumentSnapshot("", 0, "", text, encoding)
+        return snap.offset_at(range_.start), snap.offset_at(range_.end)
+    first = _line_start(text, range_.start.line)
+    if first is None:
+        return len(text), len(text)
+    last = first
+    if range_.end.line > range_.start.line:
+        last = _line_start(text, range_.end.line - range_.start.line, first)
+    start = _column_in_line(text, first, range_.start.character, encoding)
+    if last is None:
+        return start, len(text)
+    return start, _column_in_line(text, last, range_.end.character, encoding)
+
+
+def _column_in_line(text: str, line_start: int, character: int, encoding: str) -> int:
+    brk = _LINE_BREAK.search(text, line_start)
+    end = brk.start() if brk else len(text)
+    return _column(text, line_start, end, character, encoding)
+
+
 @dataclass(frozen=True)
 class DocumentSnapshot:
     """An immutable view of one document version; safe to use across ``await``."""
@@ -65,6 +129,8 @@ class DocumentSnapshot:
 
     @property
     def line_count(self) -> int:
+        if self._without_table():
+            return self.text.count("\n") + 1
         return len(self._starts)
 
     def _line_bounds(self, line: int) -> tuple[int, int]:
@@ -82,28 +148,43 @@ class DocumentSnapshot:
         start, end = self._line_bounds(line)
         return self.text[start:end]
 
+    @cached_property
+    def _lf_only(self) -> bool:
+        return "\r" not in self.text
+
+    def _without_table(self) -> bool:
+        """Whether to find a line by counting newlines (in C) instead of building the table
+        of every line start: only in a huge document without ``\r``, for its first few
+        lookups (the table costs most of a second at 50 MB, one lookup a few ms)."""
+        if "_starts" in self.__dict__ or len(self.text) < _HUGE or not self._lf_only:
+            return False
+        used = self.__dict__.get("_lookups", 0)
+        object.__setattr__(self, "_lookups", used + 1)  # frozen: bookkeeping only
+        return used < _LOOKUPS_WITHOUT_TABLE
+
     def offset_at(self, position: types.Position) -> int:
         """Code-point offset of an LSP position; out-of-range values are clamped."""
+        if self._without_table():
+            start = _line_start(self.text, position.line)
+            if start is None:
+                return len(self.text)
+            return _column_in_line(self.text, start, position.character, self.encoding)
         if position.line >= len(self._starts):
             return len(self.text)
         start, end = self._line_bounds(position.line)
-        wanted = position.character
-        if self.encoding == UTF32 or self.text.isascii():
-            return min(start + wanted, end)
-        offset, used = start, 0
-        while offset < end:
-            width = _units(self.text[offset], self.encoding)
-            if used + width > wanted:
-                break
-            used += width
-            offset += 1
-        return offset
+        return _column(self.text, start, end, position.character, self.encoding)
 
     def position_at(self, offset: int) -> types.Position:
         """LSP position of a code-point offset, in the snapshot's encoding."""
         offset = max(0, min(offset, len(self.text)))
-        line = bisect.bisect_right(self._starts, offset) - 1
-        start, end = self._line_bounds(line)
+        if self._without_table():
+            line = self.text.count("\n", 0, offset)
+            start = self.text.rfind("\n", 0, offset) + 1
+            found = self.text.find("\n", offset)
+            end = found if found >= 0 else len(self.text)
+        else:
+            line = bisect.bisect_right(self._starts, offset) - 1
+            start, end = self._line_bounds(line)
         offset = min(offset, end)
         segment = self.text[start:offset]
         if self.encoding == UTF32 or segment.isascii():
@@ -157,9 +238,7 @@ class DocumentStore:
             return
         for change in changes:
             if isinstance(change, types.TextDocumentContentChangePartial):
-                snap = DocumentSnapshot(uri, doc.version, doc.language_id, doc.text, self.encoding)
-                start = snap.offset_at(change.range.start)
-                end = snap.offset_at(change.range.end)
+                start, end = range_offsets(doc.text, change.range, self.encoding)
                 if end < start:
                     start, end = end, start
                 doc.text = doc.text[:start] + change.text + doc.text[end:]

@@ -20,6 +20,8 @@ MAX_HEADER_BYTES = 8 * 1024
 
 _HEADER_END = b"\r\n\r\n"
 _FRAME_START = re.compile(rb"(?i)content-length:[ \t]*\d+\r\n")
+# One header line: an HTTP token as the name, a value without control characters.
+_HEADER_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*")
 # Longest prefix of a frame start that might be split across two reads.
 _OVERLAP = 64
 
@@ -87,6 +89,14 @@ class FrameParser:
         block_end = end + len(_HEADER_END)
         if end > self.max_header_bytes:
             return self._resync(events, "header too long", block_end)
+        # A second frame start inside this header block means the block is damaged (say a
+        # junk line without CRLF): the frame that starts there is the one to read.
+        inner = _FRAME_START.search(self._buf, 1, end + 2)
+        if inner is not None:
+            reason = "damaged header: a new header began inside it"
+            events.append(FramingError(reason, inner.start()))
+            del self._buf[: inner.start()]
+            return True
         length = _content_length(bytes(self._buf[:end]))
         if length is None:
             return self._resync(events, "missing or invalid Content-Length header", block_end)
@@ -159,9 +169,9 @@ class FrameParser:
 def _content_length(header: bytes) -> int | None:
     length: int | None = None
     for line in header.split(b"\r\n"):
-        name, sep, value = line.partition(b":")
-        if not sep:
+        if _HEADER_LINE.fullmatch(line) is None:
             return None
+        name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             text = value.strip()
             if not text.isdigit() or len(text) > 12:

@@ -10,6 +10,8 @@ response, errors carry a short message and no traceback, and ``exit`` stops the 
 from __future__ import annotations
 
 import enum
+import functools
+import inspect
 import json
 import logging
 from collections.abc import Generator
@@ -33,6 +35,10 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 INVALID_PARAMS = -32602
 SERVER_NOT_INITIALIZED = -32002
+INTERNAL_ERROR = -32603
+# No LSP message comes near this; anything deeper is refused before it reaches cattrs, so
+# structuring it, and echoing it back in a reply, cannot exhaust the recursion limit.
+MAX_NESTING = 100
 _MAX_ERROR_DETAILS = 3
 _LIFECYCLE_FREE = {types.INITIALIZE, types.EXIT}
 
@@ -68,6 +74,33 @@ class CodetuneProtocol(LanguageServerProtocol):
         self._nested[msg_id] = task
         task.add_done_callback(lambda _: self._nested.pop(msg_id, None))
 
+    def _execute_handler(
+        self,
+        msg_id: Any,
+        handler: Any,
+        callback: Any,
+        args: tuple[Any, ...] | None = None,
+        kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+        answers_request = (
+            isinstance(callback, functools.partial) and callback.func == self._send_handler_result
+        )
+        if not answers_request:
+            # A notification, or a handler nested in a generator handler (a command, a
+            # didChange): pygls files its future under a random id and never removes it, so
+            # each one would stay in memory for good.
+            future = self._request_futures.get(msg_id)
+            if future is not None:
+                future.add_done_callback(functools.partial(self._forget, msg_id))
+
+    def _forget(self, msg_id: Any, future: Any) -> None:
+        self._request_futures.pop(msg_id, None)
+        if not future.cancelled() and future.exception() is not None:
+            # Retrieved here: pygls drops a nested handler's error once its request was
+            # cancelled, and asyncio would log it as "never retrieved".
+            logger.debug("handler %s ended with %r", msg_id, future.exception())
+
     def _handle_cancel_notification(self, msg_id: Any) -> None:
         nested = self._nested.pop(msg_id, None)
         if nested is not None:
@@ -88,6 +121,20 @@ class CodetuneProtocol(LanguageServerProtocol):
         except (ValueError, UnicodeDecodeError) as exc:
             logger.warning("Discarding a message that is not JSON: %s", exc)
             self.send_error(None, PARSE_ERROR, "Parse error: the message is not valid JSON")
+            return
+        except RecursionError:
+            logger.warning("Discarding a message nested too deeply to decode")
+            self.send_error(None, PARSE_ERROR, "Parse error: the message is nested too deeply")
+            return
+        if _nested_deeper_than(data, MAX_NESTING):
+            method = data.get("method") if isinstance(data, dict) else None
+            msg_id = _id_or_none(data) if isinstance(data, dict) else None
+            logger.warning("Refusing %s: nested deeper than %d", method or "a message", MAX_NESTING)
+            if msg_id is not None and isinstance(method, str):
+                reason = f"Invalid request: the message is nested deeper than {MAX_NESTING} levels"
+                self.send_error(msg_id, INVALID_REQUEST, reason)
+            elif not isinstance(data, dict) or "id" not in data:
+                self.send_error(None, INVALID_REQUEST, "Invalid request: nested too deeply")
             return
         if not isinstance(data, dict) or data.get("jsonrpc") != self.VERSION:
             msg_id = data.get("id") if isinstance(data, dict) else None
@@ -166,6 +213,40 @@ class CodetuneProtocol(LanguageServerProtocol):
             return
         super()._send_handler_result(future, msg_id=msg_id)
 
+    # -- every reply is sent, even one that cannot be serialised -----------------
+
+    def _send_data(self, data: Any) -> None:
+        if not data:
+            return
+        if self.writer is None:
+            logger.error("cannot send: no transport")
+            return
+        try:
+            text = json.dumps(data, default=self._serialize_message)
+        except (RecursionError, ValueError, TypeError) as exc:
+            text = self._unserialisable(data, exc)
+            if text is None:
+                return
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("sent: %.65536s", text)
+        payload = text.encode(self.CHARSET)
+        if self._include_headers:
+            payload = b"Content-Length: %d\r\n\r\n" % len(payload) + payload
+        result = self.writer.write(payload)
+        if inspect.isawaitable(result):
+            self._server.spawn(result)
+
+    def _unserialisable(self, data: Any, exc: BaseException) -> str | None:
+        """The error reply to send instead of a response that failed to serialise."""
+        msg_id = getattr(data, "id", None)
+        if hasattr(data, "method") or not _valid_id(msg_id):
+            logger.error("dropping an outgoing message that cannot be serialised: %r", exc)
+            return None
+        logger.error("request %s: the reply cannot be serialised: %r", msg_id, exc)
+        message = "Internal error: the reply could not be encoded"
+        error = {"code": INTERNAL_ERROR, "message": message}
+        return json.dumps({"jsonrpc": self.VERSION, "id": msg_id, "error": error})
+
     # -- responses never carry tracebacks --------------------------------------
 
     def _send_response(
@@ -233,6 +314,20 @@ class CodetuneProtocol(LanguageServerProtocol):
         handler = self.fm.features.get(method)
         if handler is not None:
             yield handler, (params,), None
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` levels (checked without recursion)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _valid_id(value: Any) -> bool:

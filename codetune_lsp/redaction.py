@@ -9,7 +9,7 @@ REDACTED = "[REDACTED]"
 
 # ``name: Type =`` annotations, then the assignment or mapping separator.
 _SEPARATOR = (
-    r"""["']?(?:[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:[ \t]*\|[ \t]*None)?)?"""
+    r"""\\?["']?(?:[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:\[[^\]\n]*\])?(?:[ \t]*\|[ \t]*None)?)?"""
     r"[ \t]*(?::=|==|=|:)[ \t]*"
 )
 # An unquoted value that is code, not a secret: a literal, a call, an attribute, an index.
@@ -22,9 +22,9 @@ _NOT_CODE = (
 # otherwise they are too often plain code (``key = item.key``) and the value must also look
 # random (letters and digits, 8+ characters, no spaces).
 _ASSIGNMENT = re.compile(
-    r"(?i)(?P<name>pass(?:wd|word|phrase)|pwd|secret|credential|key|token)s?\b"
+    r"(?i)(?P<name>pass(?:wd|word|phrase)|(?<![a-z])pass|pwd|secret|credential|key|token)s?\b"
     + _SEPARATOR
-    + r"""(?:(?P<q>["'])(?P<quoted>(?!\[REDACTED\])(?:(?!(?P=q))[^\n]){4,})(?P=q)"""
+    + r"""(?:(?P<q>\\?["'])(?P<quoted>(?!\[REDACTED\])(?:(?!(?P=q))[^\n]){4,})(?P=q)"""
     + rf"""|(?P<bare>{_NOT_CODE}[^\s"']{{4,}}))"""
 )
 _STRONG_PREFIX = re.compile(
@@ -45,6 +45,31 @@ def _assignment(match: re.Match[str]) -> str:
     offset = match.start()
     return match.group(0)[: start - offset] + REDACTED + match.group(0)[end - offset :]
 
+
+# Base64 lines of a private key's body, found without the BEGIN line (a context window or a
+# selection that starts inside the key). A full line is 40+ base64 characters mixing digits
+# and both cases, alone on its line (indented or quoted at most); lines break on a newline
+# or on a JSON-escaped ``\n``. A cut-off first line (at the start of the text) and a short
+# last line next to full ones go too.
+_B64 = r"[A-Za-z0-9+/]"
+_KEY_LINE = (
+    rf"[ \t]*[\"']?(?=[A-Za-z0-9+/]*\d)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z]){_B64}{{40,}}"
+    r"={0,2}"
+)
+_LINE_BREAK = r"""["']?,?[ \t]*(?:\r?\n|(?:\\r)?\\n)"""
+_KEY_BODY = re.compile(
+    rf"(?:\A{_B64}{{1,39}}={{0,2}}{_LINE_BREAK})?"
+    rf"(?:^|(?<=\\n)){_KEY_LINE}(?:{_LINE_BREAK}{_KEY_LINE})*"
+    rf"(?:{_LINE_BREAK}[ \t]*[\"']?{_B64}{{1,39}}={{0,2}}(?=[\"'\\]|[ \t]*$))?",
+    re.MULTILINE,
+)
+_KEY_BODY_MIN = 40
+# A lone 40-character base64 word mixing digits and both cases: the shape of an AWS secret
+# access key, which a model's prose may quote without any name next to it.
+_B64_WORD_40 = re.compile(
+    r"(?<![A-Za-z0-9+/=])(?=[A-Za-z0-9+/]{0,39}\d)(?=[A-Za-z0-9+/]{0,39}[a-z])"
+    r"(?=[A-Za-z0-9+/]{0,39}[A-Z])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])"
+)
 
 # Each rule: a pattern that replaces its match (or its group "secret") with REDACTED, and the
 # lower-case strings one of which must occur for it to match at all (a cheap pre-check that
@@ -107,6 +132,8 @@ def redact(text: str) -> str:
         if replaced != text:
             text = replaced
             lowered = text.lower()
+    if len(text) >= _KEY_BODY_MIN:  # after the rules, so a whole BEGIN…END block goes first
+        text = _B64_WORD_40.sub(REDACTED, _KEY_BODY.sub(REDACTED, text))
     return text
 
 

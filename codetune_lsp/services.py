@@ -30,7 +30,10 @@ class Services:
 
 
 def import_prompt_dir(library: Any, directory: Path) -> list[str]:
-    """Import every template file in ``directory``; return one line per broken file."""
+    """Import every template file in ``directory``; return one line per broken file.
+
+    A broken file (not UTF-8, invalid, or failing in any other way) is skipped: the others
+    and the built-ins keep working."""
     from codetune_lsp.prompts.template import TemplateInvalid
 
     problems = []
@@ -38,12 +41,29 @@ def import_prompt_dir(library: Any, directory: Path) -> list[str]:
         return problems
     for path in sorted(directory.glob("*.toml")):
         try:
-            library.import_source(path.read_text(encoding="utf-8"), str(path))
+            library.import_source(_read_utf8(path), str(path))
         except TemplateInvalid as exc:
             problems.append(f"prompt template {exc} (file ignored until fixed)")
+        except UnicodeDecodeError as exc:
+            line = exc.object[: exc.start].count(b"\n") + 1
+            byte = exc.object[exc.start]
+            problems.append(
+                f"prompt template {path}:{line}: not valid UTF-8 (byte 0x{byte:02x}) "
+                "(file ignored until fixed)"
+            )
         except OSError as exc:
             problems.append(f"prompt template {path}: cannot be read: {exc.strerror}")
+        except Exception as exc:  # one bad file must never stop the rest
+            logger.warning("prompt template %s failed to load", path, exc_info=True)
+            problems.append(
+                f"prompt template {path}: cannot be loaded ({type(exc).__name__}) "
+                "(file ignored until fixed)"
+            )
     return problems
+
+
+def _read_utf8(path: Path) -> str:
+    return path.read_bytes().decode("utf-8")
 
 
 def open_services(settings: Settings, paths: Paths, backend_factory: Any = None) -> Services:

@@ -138,6 +138,9 @@ class DiagnosticsSettings:
     label: str = "production"
     run_on: list[Trigger] = field(default_factory=lambda: ["open", "save"])
     idle_ms: int = 2000
+    # A bigger file is not analysed (with a message); a longer one is analysed in part.
+    max_file_chars: int = 500_000
+    max_chunks: int = 32
 
 
 @dataclass(frozen=True)
@@ -196,6 +199,8 @@ PRIVILEGED_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("server", "ws_allowed_origins"),
 )
 SECRET_LEAVES = frozenset({"url"})
+# Privacy settings an editor may tighten but never loosen: key -> its private value.
+TIGHTEN_ONLY: dict[tuple[str, ...], Any] = {("store", "record_text"): False}
 
 
 def is_privileged(path: tuple[str, ...]) -> bool:
@@ -385,7 +390,9 @@ def _without_privileged(
     dropped: list[str] = []
     for key, value in values.items():
         key_path = (*path, str(key))
-        if is_privileged(key_path):
+        if is_privileged(key_path) or (
+            _holds_privileged(key_path) and not isinstance(value, Mapping)
+        ):  # a section holding privileged keys, given as a scalar, would reset them
             dropped.append(".".join(key_path))
         elif isinstance(value, Mapping):
             sub, sub_dropped = _without_privileged(value, key_path)
@@ -394,6 +401,44 @@ def _without_privileged(
         else:
             kept[key] = value
     return kept, dropped
+
+
+def _holds_privileged(path: tuple[str, ...]) -> bool:
+    return any(prefix[: len(path)] == path for prefix in PRIVILEGED_PREFIXES)
+
+
+def _lookup(values: Mapping[str, Any], path: tuple[str, ...]) -> tuple[bool, Any]:
+    cursor: Any = values
+    for part in path:
+        if not isinstance(cursor, Mapping) or part not in cursor:
+            return False, None
+        cursor = cursor[part]
+    return True, cursor
+
+
+def _default_at(path: tuple[str, ...]) -> Any:
+    value: Any = Settings()
+    for part in path:
+        value = getattr(value, part)
+    return value
+
+
+def _without_loosening(
+    values: dict[str, Any], merged: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """Drop privacy settings that would loosen what the privileged layers decided."""
+    refused = []
+    for path, private in TIGHTEN_ONLY.items():
+        present, wanted = _lookup(values, path)
+        if not present or (type(wanted) is type(private) and wanted == private):
+            continue
+        found, current = _lookup(merged, path)
+        if (current if found else _default_at(path)) == private:
+            values = copy.deepcopy(values)
+            section = _lookup(values, path[:-1])[1]
+            del section[path[-1]]
+            refused.append(".".join(path))
+    return values, refused
 
 
 def resolve(layers: Iterable[Layer]) -> ResolvedSettings:
@@ -414,12 +459,42 @@ def resolve(layers: Iterable[Layer]) -> ResolvedSettings:
                         "file, with --set, or in the environment.",
                     )
                 )
+            values, refused = _without_loosening(values, merged)
+            if refused:
+                problems.append(
+                    SettingsProblem(
+                        ", ".join(refused),
+                        layer.name,
+                        "a privacy setting may only be tightened from here, never loosened; "
+                        "your user config file keeps it. Change it there to loosen it.",
+                    )
+                )
         _merge(merged, values, layer.name, origins)
     if "models" in merged:  # user profiles add to (and may replace) the built-in ones
         builtin = {name: dataclasses.asdict(p) for name, p in _builtin_models().items()}
         merged["models"] = {**builtin, **merged["models"]}
     settings = _build(Settings, merged, (), origins, problems)
+    problems += _unknown_models(settings, origins)
     return ResolvedSettings(settings=settings, origins=origins, problems=problems)
+
+
+def _unknown_models(settings: Settings, origins: Mapping[str, str]) -> list[SettingsProblem]:
+    """A feature whose ``model`` names no profile: it will answer nothing until fixed."""
+    problems = []
+    known = ", ".join(sorted(settings.models)) or "none"
+    for feature in dataclasses.fields(settings.features):
+        model = getattr(settings.features, feature.name).model
+        if model not in settings.models:
+            key = f"features.{feature.name}.model"
+            problems.append(
+                SettingsProblem(
+                    key,
+                    origins.get(key, "defaults"),
+                    f"no model profile named {model!r} (configured: {known}); add "
+                    f"[models.{model}] to your user config file or pick a configured one.",
+                )
+            )
+    return problems
 
 
 def read_config_file(path: Path) -> tuple[dict[str, Any], list[SettingsProblem]]:

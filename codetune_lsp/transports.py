@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import IO, Any
@@ -27,19 +27,34 @@ READ_CHUNK = 64 * 1024
 # Frames parsed but not yet handled; the reader waits beyond this (back-pressure).
 MAX_PENDING_FRAMES = 64
 EOF_STATUS_WITHOUT_SHUTDOWN = 1
+EXIT_STATUS_OUTPUT_BROKEN = 1
 
 
 class LockedWriter:
-    """Writes whole frames to a binary stream; safe to call from several threads."""
+    """Writes whole frames to a binary stream; safe to call from several threads.
 
-    def __init__(self, stream: IO[bytes]) -> None:
+    When the stream breaks (the editor closed our stdout), ``on_broken`` is called once and
+    later writes are dropped: with nobody to answer, the server should stop.
+    """
+
+    def __init__(self, stream: IO[bytes], on_broken: Callable[[], None] | None = None) -> None:
         self._stream = stream
         self._lock = threading.Lock()
+        self._on_broken = on_broken
+        self.broken = False
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            self._stream.write(data)
-            self._stream.flush()
+            if self.broken:
+                return
+            try:
+                self._stream.write(data)
+                self._stream.flush()
+            except (OSError, ValueError) as exc:  # EPIPE, or a closed file object
+                self.broken = True
+                logger.error("the editor's end of the output stream is closed (%s); stopping", exc)
+                if self._on_broken is not None:
+                    self._on_broken()
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(OSError, ValueError):
@@ -74,7 +89,10 @@ def run_stdio(server: CodetuneServer, stdin: IO[bytes], stdout: IO[bytes]) -> in
 async def _stdio_main(server: CodetuneServer, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     loop = asyncio.get_running_loop()
     waiter = server.attach_stop_waiter()
-    server.protocol.set_writer(LockedWriter(stdout), include_headers=True)
+    def output_broken() -> None:
+        loop.call_soon_threadsafe(server.request_stop, EXIT_STATUS_OUTPUT_BROKEN)
+
+    server.protocol.set_writer(LockedWriter(stdout, output_broken), include_headers=True)
     slots = threading.BoundedSemaphore(MAX_PENDING_FRAMES)
 
     def handle(event: Frame | FramingError) -> None:

@@ -125,3 +125,45 @@ def test_full_change_replaces_text_and_unopened_documents_are_refused() -> None:
     store.close("file:///a.py")
     with pytest.raises(DocumentNotOpen):
         store.snapshot("file:///a.py")
+
+
+def test_an_edit_does_not_build_the_table_of_every_line_start(monkeypatch) -> None:
+    """A keystroke in a huge file must not cost a Python object per line (it blocked the
+    loop for most of a second in a 50 MB file); only CR line breaks take the slow path."""
+    import codetune_lsp.documents as documents
+
+    store = DocumentStore()
+    store.open("file:///big.py", "python", 1, "x = 1\n" * 5000)
+
+    def refuse(text: str) -> list[int]:
+        raise AssertionError("line_starts called on an edit")
+
+    monkeypatch.setattr(documents, "line_starts", refuse)
+    where = types.Range(start=types.Position(4000, 4), end=types.Position(4001, 1))
+    store.change(
+        "file:///big.py", 2, [types.TextDocumentContentChangePartial(range=where, text="2")]
+    )
+    monkeypatch.undo()
+    lines = store.snapshot("file:///big.py").text.split("\n")
+    assert lines[4000] == "x = 2 = 1" and len(lines) == 5000
+
+
+def test_lookups_in_a_huge_document_agree_with_the_line_table() -> None:
+    import random
+
+    rng = random.Random(9)
+    lines = [
+        "".join(rng.choice("ab é😀\t") for _ in range(rng.randrange(0, 40))) for _ in range(60_000)
+    ]
+    text = "\n".join(lines)
+    assert len(text) > 1_000_000
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        fast = DocumentSnapshot("file:///h.py", 1, "python", text, encoding)
+        table = DocumentSnapshot("file:///h.py", 1, "python", text, encoding)
+        table._starts  # noqa: B018 - build the table up front: the reference answers
+        assert fast.line_count == table.line_count
+        for _ in range(6):
+            position = types.Position(rng.randrange(0, 60_001), rng.randrange(0, 50))
+            offset = fast.offset_at(position)
+            assert offset == table.offset_at(position)
+            assert fast.position_at(offset) == table.position_at(offset)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -85,3 +86,50 @@ def test_missing_or_bad_content_length_is_an_error_not_a_hang() -> None:
     events = parser.feed(b"Content-Type: x\r\n\r\n" + b"Content-Length: abc\r\n\r\n")
     assert len(events) == 2 and all(isinstance(e, FramingError) for e in events)
     assert parser.feed(encode_frame(b"{}")) == [Frame(b"{}")]
+
+
+def test_a_junk_header_line_does_not_swallow_the_next_request() -> None:
+    body = b'{"jsonrpc": "2.0", "method": "junk"}'.ljust(57)
+    good = b'{"jsonrpc": "2.0", "id": 2, "method": "shutdown"}'
+    events = FrameParser().feed(b"Content-Length: 57\r\n-\n" + body + encode_frame(good))
+    assert events[-1] == Frame(good)
+    assert any(isinstance(e, FramingError) for e in events)
+
+
+_JUNK_PIECES = [
+    b"Content-Length: ",
+    b"content-length:",
+    b"Content-Type: x",
+    b"57",
+    b"3",
+    b"0",
+    b"-",
+    b":",
+    b"\r\n",
+    b"\n",
+    b"\r",
+    b"\r\n\r\n",
+    b" ",
+    b"\t",
+    b"{",
+    b'"a": 1}',
+    b"\x00",
+    b"\xff",
+]
+
+
+def test_seeded_header_fuzz_never_loses_the_request_that_follows() -> None:
+    """6,000 probes: random damaged headers and bodies, then one valid request, fed in
+    random pieces. The valid request must always come out whole."""
+    rng = random.Random(15_2)
+    good = b'{"jsonrpc": "2.0", "id": 7, "method": "shutdown"}'
+    lost = []
+    for probe in range(6000):
+        junk = b"".join(rng.choice(_JUNK_PIECES) for _ in range(rng.randint(1, 12)))
+        junk += bytes(rng.randrange(32, 127) for _ in range(rng.choice([0, 0, 5, 57, 200])))
+        stream = junk + encode_frame(good)
+        cuts = [rng.randrange(len(stream) + 1) for _ in range(rng.randint(0, 4))]
+        events = feed_in_pieces(FrameParser(), stream, cuts)
+        if not events or events[-1] != Frame(good):
+            lost.append((probe, junk))
+    assert lost == []

@@ -173,3 +173,41 @@ def test_sources_precedence_file_env_cli_editor(
     assert (completion.timeout_ms, completion.label) == (30, "workspace")
     assert completion.enabled is False  # both editor layers apply; the later one wins
     assert resolved.origins["features.completion.label"] == "workspace configuration"
+
+
+USER_STORE = Layer("user config", {"store": {"url": "sqlite:////data/team.db"}}, privileged=True)
+
+
+@pytest.mark.parametrize("wrong", [0, "x", [], True, None])
+def test_a_wrong_type_for_a_privileged_section_is_dropped(wrong: object) -> None:
+    resolved = resolve([USER_STORE, Layer("initializationOptions", {"store": wrong}, False)])
+    assert resolved.settings.store.url == "sqlite:////data/team.db"
+    assert any(p.key == "store" and "privileged" in p.message for p in resolved.problems)
+
+
+def test_the_editor_may_set_ordinary_store_keys() -> None:
+    editor = Layer("initializationOptions", {"store": {"cache_enabled": False}}, False)
+    resolved = resolve([USER_STORE, editor])
+    assert resolved.settings.store.cache_enabled is False
+    assert resolved.settings.store.url == "sqlite:////data/team.db"
+
+
+@pytest.mark.parametrize("loosen", [True, "yes", 1, 0])
+def test_a_privacy_setting_cannot_be_loosened_from_the_editor(loosen: object) -> None:
+    user = Layer("user config", {"store": {"record_text": False}}, privileged=True)
+    editor = Layer("initializationOptions", {"store": {"record_text": loosen}}, False)
+    resolved = resolve([user, editor])
+    assert resolved.settings.store.record_text is False
+    (problem,) = resolved.problems
+    assert problem.key == "store.record_text" and "only be tightened" in problem.message
+
+
+def test_a_privacy_setting_can_be_tightened_from_the_editor() -> None:
+    editor = Layer("workspace configuration", {"store": {"record_text": False}}, False)
+    resolved = resolve([editor])
+    assert resolved.settings.store.record_text is False
+    assert resolved.problems == []
+    again = resolve(
+        [editor, Layer("initializationOptions", {"store": {"record_text": True}}, False)]
+    )
+    assert again.settings.store.record_text is False  # tightened by one editor layer stays so

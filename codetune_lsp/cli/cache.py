@@ -18,21 +18,8 @@ def cache_group() -> None:
 @pass_cli
 def stats_command(cli: CliContext, as_json: bool) -> None:
     """Entries, size, hits, expired entries and the recorded cache hit rate."""
-    from codetune_lsp.store import cache as cache_ops
-    from codetune_lsp.store.models import utcnow
-
     with opened_store(cli) as store:
-        policy = store.cache_policy
-        info = store.read(
-            lambda s: {
-                **cache_ops.table_stats(s.connection(), utcnow()),
-                **cache_ops.recorded_hit_rate(s.connection()),
-            }
-        )
-    info["max_entries"] = policy.max_entries
-    info["ttl_s"] = int(policy.ttl.total_seconds()) if policy.ttl else None
-    info["enabled"] = policy.enabled
-    info["cache_sampled"] = policy.cache_sampled
+        info = store.cache_stats()
     if as_json:
         echo_json(info)
         return
@@ -47,15 +34,11 @@ def stats_command(cli: CliContext, as_json: bool) -> None:
 @pass_cli
 def clear_command(cli: CliContext, template_version: int | None) -> None:
     """Delete cached responses (all, or those of one template version)."""
-    from codetune_lsp.store import cache as cache_ops
-
     with opened_store(cli) as store:
         if template_version is None:
-            count = store.write(lambda s: cache_ops.clear(s.connection()))
+            count = store.clear_cache().result()
         else:
-            count = store.write(
-                lambda s: cache_ops.invalidate_version(s.connection(), template_version)
-            )
+            count = store.invalidate_cache(template_version).result()
     click.echo(f"deleted {count} cached responses")
 
 
@@ -63,12 +46,9 @@ def clear_command(cli: CliContext, template_version: int | None) -> None:
 @pass_cli
 def prune_command(cli: CliContext) -> None:
     """Delete expired entries and the least recently used ones above the size cap."""
-    from codetune_lsp.store import cache as cache_ops
-    from codetune_lsp.store.models import utcnow
-
     with opened_store(cli) as store:
         cap = store.cache_policy.max_entries
-        counts = store.write(lambda s: cache_ops.prune(s.connection(), utcnow(), cap))
+        counts = store.prune_cache().result()
     click.echo(
         f"deleted {counts['expired']} expired and {counts['evicted']} least recently used "
         f"entries (cap {cap})"

@@ -135,13 +135,14 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
     services = await asyncio.to_thread(open_services, settings, cli.paths)
     try:
         engine = services.engine
-        backend = engine.backend(diagnostics.model)
-        await backend.start()
-        ready = getattr(backend, "ready", None)
-        if ready is not None:
-            await ready()
+        await engine.backend(diagnostics.model).ready()
         analyzer = Analyzer(
-            engine, diagnostics.model, templates or list(diagnostics.templates), diagnostics.label
+            engine,
+            diagnostics.model,
+            templates or list(diagnostics.templates),
+            diagnostics.label,
+            max_chars=diagnostics.max_file_chars,
+            max_chunks=diagnostics.max_chunks,
         )
         gate = asyncio.Semaphore(jobs)
         errors: list[str] = []
@@ -156,6 +157,8 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
                 language = LANGUAGES.get(path.suffix, "plaintext")
                 snap = DocumentSnapshot(path.resolve().as_uri(), 0, language, text, UTF32)
                 analysis = await analyzer.analyse(snap, f"check|{path}")
+                if analysis.note:  # a partial check is worth saying, not failing
+                    click.echo(f"codetune-lsp check: warning: {analysis.note}", err=True)
                 return [(str(path), finding) for finding in analysis.findings]
 
         batches = await asyncio.gather(*(one(path) for path in files))

@@ -38,7 +38,7 @@ def _gguf_model(name: str, profile: ModelProfile, data_dir: Path) -> tuple[bool,
 
 def _local_model(name: str, profile: ModelProfile) -> tuple[bool, str]:
     """Whether a local profile's weights are here, without loading them."""
-    if importlib.util.find_spec("transformers") is None:
+    if importlib.util.find_spec("transformers") is None:  # found, not imported (slow)
         return False, "torch/transformers are not installed: `pip install 'codetune-lsp[local]'`"
     path = Path(profile.id).expanduser()
     if path.is_dir():

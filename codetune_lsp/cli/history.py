@@ -183,7 +183,7 @@ def _write(session: Any, filters: HistoryFilter, fmt: str, handle: TextIO) -> in
 def purge_command(cli: CliContext, older_than: str, dry_run: bool) -> None:
     """Delete executions (and their feedback) older than AGE."""
     from codetune_lsp.store.history import HistoryError, count_older, parse_duration, purge
-    from codetune_lsp.store.models import utcnow
+    from codetune_lsp.store.tables import utcnow
 
     try:
         before = utcnow() - parse_duration(older_than)

@@ -30,7 +30,7 @@ def report(
     model, the most frequent errors. It opens offline; every chart is also a table."""
     from codetune_lsp.dashboard import build_report, default_report_path
     from codetune_lsp.store.history import HistoryFilter
-    from codetune_lsp.store.models import utcnow
+    from codetune_lsp.store.tables import utcnow
 
     filters = HistoryFilter(feature=feature, since=since_option(since))
     target = output or default_report_path(cli.paths)

@@ -37,7 +37,7 @@ def build_report(store: Store, filters: HistoryFilter, now: datetime) -> str:
     period = (
         f"since {filters.since:%Y-%m-%d %H:%M} UTC" if filters.since else "all recorded history"
     )
-    header = {"period": period, "store": mask_url(str(store.engine.url))}
+    header = {"period": period, "store": mask_url(str(store.db_engine.url))}
     if filters.feature:
         header["feature"] = filters.feature
     header["generated"] = f"{now:%Y-%m-%d %H:%M} UTC"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-
-from sqlalchemy.orm import Session
+from typing import Any
 
 from codetune_lsp.store import dashboard as queries
 from codetune_lsp.store.history import HistoryFilter, StatsRow, compute_stats
@@ -32,7 +31,7 @@ class ReportData:
         return self.by_feature[-1]
 
 
-def collect(session: Session, filters: HistoryFilter, now: datetime) -> ReportData:
+def collect(session: Any, filters: HistoryFilter, now: datetime) -> ReportData:
     """Query every section of the report for the executions matching ``filters``."""
     span = queries.time_span(session, filters)
     if span is None:

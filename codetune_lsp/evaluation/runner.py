@@ -218,6 +218,7 @@ class Runner:
         total = done + len(todo)
         finished = done
         gate = asyncio.Semaphore(self.jobs)
+        writes: set[asyncio.Future[Any]] = set()
         if self.progress:
             self.progress(finished, total)
 
@@ -237,9 +238,11 @@ class Runner:
                 outcome.latency_ms,
             )
             # A judged item is kept even when the run is interrupted meanwhile.
-            await asyncio.shield(
+            write = asyncio.ensure_future(
                 asyncio.to_thread(self.store.write, lambda s: repo.add_item(s, run_id, row))
             )
+            writes.add(write)
+            await asyncio.shield(write)
             finished += 1
             if self.progress:
                 self.progress(finished, total)
@@ -251,6 +254,8 @@ class Runner:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if writes:  # items judged before the interruption reach the store first
+                await asyncio.wait(writes)
             raise
 
     def _finish(self, run_id: str, info: TargetInfo) -> Any:

@@ -24,6 +24,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features import progress
+from codetune_lsp.redaction import redact
 
 logger = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ class CodeActionFeature:
         slug = re.sub(r"[^a-z0-9]+", "-", template_name.rsplit(".", 1)[-1].lower())
         path = answers / f"{result.execution_id}-{slug}.md"
         header = f"<!-- {template_name} v{result.version} on {snap.uri} -->\n\n"
-        path.write_text(header + text + "\n", encoding="utf-8")
+        path.write_text(redact(header + text) + "\n", encoding="utf-8")
         self.server.tell(f"codetune: answer written to {path}")
         return ActionOutcome(result.execution_id, show=path.as_uri(), message=str(path))
 

@@ -1,10 +1,10 @@
 """Completions: from a document snapshot and a cursor to the text to insert.
 
 Per document: a type-ahead hit is served with no model call. Otherwise the request is
-debounced and cancels the one before it, and at most one generation runs. The text
-around the cursor is fitted to the model's window with its real tokenizer. The model
-gets the fill-in-the-middle template (or the chat one when its tokenizer has no FIM
-tokens), and its answer is post-processed to fit the cursor.
+debounced and cancels the one before it, and at most one generation runs. The engine
+fits the text around the cursor to the model's window, runs the fill-in-the-middle
+template (or the chat one when the model has no FIM format), and serves the answer
+post-processed to fit the cursor.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from codetune_lsp.documents import DocumentSnapshot
@@ -22,8 +22,8 @@ from codetune_lsp.settings import CompletionSettings
 logger = logging.getLogger(__name__)
 
 CHAT_TEMPLATE = "completion.chat"
-# Room kept free beyond max_new_tokens: special tokens and a safety margin.
-RESERVED_TOKENS = 16
+# Extra time the outer bound allows beyond the engine's own deadline.
+OUTER_GRACE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +45,6 @@ class _Served:
     execution_id: str
     suffix: str = ""
     settings: Any = None  # the completion settings it was made with
-
-
-def fim_markers(template: str | None) -> dict[str, str]:
-    """Split a FIM layout like ``A{prefix}B{suffix}C`` into its three markers."""
-    if not template:
-        return {"prefix": "", "suffix": "", "middle": ""}
-    before, _, rest = template.partition("{prefix}")
-    middle_marker, _, after = rest.partition("{suffix}")
-    return {"prefix": before, "suffix": middle_marker, "middle": after}
 
 
 class CompletionFeature:
@@ -100,8 +91,7 @@ class CompletionFeature:
         if ahead is not None:
             return ahead
         services = await self.server.services()
-        backend = services.engine.backend(settings.model)
-        if not self.server.models.is_ready(backend):
+        if not services.engine.info(settings.model).loaded:
             if not explicit:  # typing: start loading, answer now, suggest once it is ready
                 self.server.models.start(settings.model)
                 return None
@@ -111,10 +101,15 @@ class CompletionFeature:
                 logger.warning("completion model is not available: %s", exc)
                 return None
         debounce = 0.0 if explicit else settings.debounce_ms / 1000
+        # The engine stops the model at the deadline and records a timeout; the outer bound
+        # only covers a request stuck before it reaches the engine.
+        deadline = asyncio.get_running_loop().time() + settings.timeout_ms / 1000
         try:
             return await asyncio.wait_for(
-                self.gate.run(snap.uri, lambda: self._generate(snap, prefix, suffix), debounce),
-                timeout=settings.timeout_ms / 1000,
+                self.gate.run(
+                    snap.uri, lambda: self._generate(snap, prefix, suffix, deadline), debounce
+                ),
+                timeout=settings.timeout_ms / 1000 + OUTER_GRACE_S,
             )
         except TimeoutError:
             logger.info("completion for %s timed out after %d ms", snap.uri, settings.timeout_ms)
@@ -151,69 +146,43 @@ class CompletionFeature:
         return Suggestion(rest, pending.id, cache_hit=True)
 
     async def _generate(
-        self, snap: DocumentSnapshot, prefix: str, suffix: str
+        self, snap: DocumentSnapshot, prefix: str, suffix: str, deadline: float
     ) -> Suggestion | None:
         # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
-        from codetune_lsp.engine import EngineError, EngineRequest
-        from codetune_lsp.models.base import CancelToken
+        from codetune_lsp.engine import AroundCursor, EngineError, EngineRequest
         from codetune_lsp.prompts.completion_text import postprocess
-        from codetune_lsp.prompts.context import fit_context
 
         services = await self.server.services()
-        engine = services.engine
         settings = self.settings
-        backend = await self.server.models.ready(settings.model)
-        loaded = getattr(backend, "loaded", None)  # the local model, once in memory
-        fim_ok = getattr(loaded, "fim_enabled", True)
-        template = settings.template if fim_ok else CHAT_TEMPLATE
+        await self.server.models.ready(settings.model)
         request = EngineRequest(
             feature="completion",
-            template=template,
+            template=settings.template,
+            fim_fallback=CHAT_TEMPLATE,
             model=settings.model,
             label=settings.label,
-            variables={},
+            variables={"language": snap.language_id, "file_name": posixpath.basename(snap.uri)},
             document=snap,
             unit_key=self._unit_key(snap),
             max_new_tokens=settings.max_new_tokens,
+            fit=AroundCursor(prefix, suffix),
+            postprocess=lambda raw: postprocess(raw, prefix, suffix),
+            timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
-        resolved = await engine.resolve(request)
-        row = getattr(backend, "row", None)
-        fim = fim_markers(row.fim.template if row is not None and row.fim else None)
-        variables = {
-            "fim": fim,
-            "language": snap.language_id,
-            "file_name": posixpath.basename(snap.uri),
-        }
-        count = engine.token_counter(settings.model)
-        overhead = sum(count([resolved.template.system, resolved.template.template, *fim.values()]))
-        budget = (
-            engine.context_length(settings.model)
-            - min(settings.max_new_tokens, resolved.template.params.max_new_tokens)
-            - overhead
-            - RESERVED_TOKENS
-        )
-        fitted = fit_context(prefix, suffix, budget, count)
-        variables |= {"prefix": fitted.prefix, "suffix": fitted.suffix}
-        cancel = CancelToken()
         self.model_calls += 1
         try:
-            result = await engine.run(
-                replace(request, variables=variables, cancel=cancel), resolved
-            )
-        except asyncio.CancelledError:
-            cancel.cancel()
-            raise
+            result = await services.engine.run(request)
         except EngineError as exc:
             logger.warning("completion failed: %s", exc)
-            self.server.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
+            if exc.kind != "timeout":
+                self.server.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
             return None
         self._dismiss_previous(snap.uri, services.store)
-        text = postprocess(result.text, prefix, suffix)
-        if not text:
+        if not result.text:
             return None
         self._served[snap.uri] = _Served(
             prefix,
-            text,
+            result.text,
             result.template.name,
             result.version_id,
             result.model_id,
@@ -221,7 +190,7 @@ class CompletionFeature:
             suffix,
             settings,
         )
-        return Suggestion(text, result.execution_id, result.cache_hit)
+        return Suggestion(result.text, result.execution_id, result.cache_hit)
 
     def _unit_key(self, snap: DocumentSnapshot) -> str:
         roots = self.server.roots.paths

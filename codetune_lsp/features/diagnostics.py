@@ -15,14 +15,15 @@ import hashlib
 import logging
 import posixpath
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "error": 2}
-RESERVED_TOKENS = 16
 _MEMO_SIZE = 256
+MAX_FILE_CHARS = 500_000
+MAX_CHUNKS = 32
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Analysis:
     executions: list[str] = field(default_factory=list)
     cached: bool = False
     key: str = ""
+    note: str = ""  # why the document was not, or only partly, analysed
 
 
 def _findings_from(
@@ -66,7 +68,7 @@ def _findings_from(
     found, dropped = [], 0
     for item in (value or {}).get("findings", []):
         line, end_line = item.get("line"), item.get("end_line", item.get("line"))
-        if lines is not None:
+        if lines is not None and item.get("code"):  # templates that quote lines are anchored
             anchored = anchor_line(
                 line, str(item.get("code", "")), str(item.get("rule", "")), lines, first, last
             )
@@ -112,57 +114,79 @@ class Analyzer:
     """Runs the diagnostics templates over text through the engine."""
 
     def __init__(
-        self, engine: Any, model: str, templates: list[str], label: str = "production"
+        self,
+        engine: Any,
+        model: str,
+        templates: list[str],
+        label: str = "production",
+        *,
+        max_chars: int = MAX_FILE_CHARS,
+        max_chunks: int = MAX_CHUNKS,
     ) -> None:
         self.engine = engine
         self.model = model
         self.templates = templates
         self.label = label
+        self.max_chars = max_chars
+        self.max_chunks = max_chunks
         self._memo: OrderedDict[str, Analysis] = OrderedDict()
 
     async def analyse(self, snap: Any, unit_key: str = "") -> Analysis:
-        from codetune_lsp.engine import EngineRequest, OutputInvalid
-        from codetune_lsp.prompts.chunks import chunk_document
+        from codetune_lsp.engine import EngineRequest, NumberedChunks
 
-        resolved = []
-        for name in self.templates:
-            probe = EngineRequest(
+        name_of = posixpath.basename(snap.uri)
+        if len(snap.text) > self.max_chars:
+            note = (
+                f"{name_of} is not analysed: {len(snap.text):,} characters is more than "
+                f"features.diagnostics.max_file_chars ({self.max_chars:,})"
+            )
+            return Analysis([], note=note)
+        common = {"language": snap.language_id, "file_name": name_of}
+        chunking = NumberedChunks(snap.text, self.max_chunks)
+        requests = [
+            EngineRequest(
                 feature="diagnostics",
                 template=name,
                 model=self.model,
                 label=self.label,
-                variables={},
+                variables=common,
                 document=snap,
                 unit_key=unit_key,
+                fit=chunking,
             )
-            resolved.append((probe, await self.engine.resolve(probe)))
+            for name in self.templates
+        ]
+        versions = [await self.engine.resolve(request) for request in requests]
         digest = hashlib.sha256(snap.text.encode()).hexdigest()
-        key = digest + ":" + ",".join(str(r.version_id) for _, r in resolved)
+        key = digest + ":" + ",".join(str(v.version_id) for v in versions)
         if key in self._memo:
             self._memo.move_to_end(key)
             memo = self._memo[key]
-            return Analysis(memo.findings, memo.dropped, memo.executions, True, key)
-        count = self.engine.token_counter(self.model)
-        window = self.engine.context_length(self.model)
-        jobs = []
-        for probe, version in resolved:
-            template = version.template
-            overhead = sum(count([template.system, template.template]))
-            budget = window - template.params.max_new_tokens - overhead - RESERVED_TOKENS
-            for chunk in chunk_document(snap.text, max(budget, 64), count):
-                variables = {
-                    "numbered_code": chunk.numbered(),
-                    "language": snap.language_id,
-                    "file_name": posixpath.basename(snap.uri),
-                }
-                request = replace(probe, variables=variables)
-                jobs.append((chunk, template.name, self.engine.run(request, version)))
-        outcomes = await asyncio.gather(*(job for _, _, job in jobs), return_exceptions=True)
+            return Analysis(memo.findings, memo.dropped, memo.executions, True, key, memo.note)
+        runs = (self.engine.run_pieces(r, v) for r, v in zip(requests, versions, strict=True))
+        outcomes = await asyncio.gather(*runs)
+        flat = [o for per_template in outcomes for o in per_template]
+        analysis = self._collect(flat, key, snap.text.splitlines())
+        if chunking.skipped:
+            analysis.note = (
+                f"{name_of}: only the first {self.max_chunks} of "
+                f"{self.max_chunks + chunking.skipped[-1]} parts are analysed "
+                "(features.diagnostics.max_chunks)"
+            )
+        self._memo[key] = analysis
+        while len(self._memo) > _MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return analysis
+
+    @staticmethod
+    def _collect(outcomes: list[Any], key: str, lines: list[str]) -> Analysis:
+        """Findings from each chunk's answer; invalid answers are counted, failures raised."""
+        from codetune_lsp.engine import OutputInvalid
+
         findings: list[Finding] = []
         dropped = 0
         executions = []
-        lines = snap.text.splitlines()
-        for (chunk, name, _), outcome in zip(jobs, outcomes, strict=True):
+        for outcome in outcomes:
             if isinstance(outcome, OutputInvalid):
                 dropped += 1
                 logger.info("diagnostics output rejected: %s", outcome)
@@ -170,18 +194,15 @@ class Analyzer:
             if isinstance(outcome, BaseException):
                 raise outcome
             executions.append(outcome.execution_id)
+            first, last = outcome.lines
             found, lost = _findings_from(
                 outcome.json,
-                chunk.first_line + 1,
-                chunk.last_line + 1,
-                name,
+                first + 1,
+                last + 1,
+                outcome.template.name,
                 outcome.execution_id,
                 lines,
             )
             findings += found
             dropped += lost
-        analysis = Analysis(dedupe(findings), dropped, executions, False, key)
-        self._memo[key] = analysis
-        while len(self._memo) > _MEMO_SIZE:
-            self._memo.popitem(last=False)
-        return analysis
+        return Analysis(dedupe(findings), dropped, executions, False, key)

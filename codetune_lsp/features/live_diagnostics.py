@@ -67,6 +67,7 @@ class LiveDiagnostics:
         self._analyzer: Analyzer | None = None
         self._analyzer_key: tuple[Any, ...] = ()
         self._idle: dict[str, asyncio.Task[Any]] = {}
+        self._noted: set[str] = set()
 
     @property
     def settings(self) -> Any:
@@ -78,11 +79,22 @@ class LiveDiagnostics:
 
     async def analyzer(self) -> Analyzer:
         settings = self.settings
-        key = (settings.model, tuple(settings.templates), settings.label)
+        key = (
+            settings.model,
+            tuple(settings.templates),
+            settings.label,
+            settings.max_file_chars,
+            settings.max_chunks,
+        )
         if self._analyzer is None or key != self._analyzer_key:
             services = await self.server.services()
             self._analyzer = Analyzer(
-                services.engine, settings.model, list(settings.templates), settings.label
+                services.engine,
+                settings.model,
+                list(settings.templates),
+                settings.label,
+                max_chars=settings.max_file_chars,
+                max_chunks=settings.max_chunks,
             )
             self._analyzer_key = key
         return self._analyzer
@@ -107,6 +119,7 @@ class LiveDiagnostics:
 
     def on_close(self, uri: str) -> None:
         self.latest.pop(uri, None)
+        self._noted.discard(uri)
         waiting = self._idle.pop(uri, None)
         if waiting is not None:
             waiting.cancel()
@@ -144,6 +157,9 @@ class LiveDiagnostics:
             self.server.tell(f"codetune diagnostics failed for {uri}: {exc}", logging.WARNING)
             return None
         progress.end(self.server, token, f"{len(analysis.findings)} finding(s)")
+        if analysis.note and uri not in self._noted:
+            self._noted.add(uri)  # once per document, not on every save
+            self.server.tell(f"codetune diagnostics: {analysis.note}", logging.WARNING)
         if analysis.dropped:
             logger.info("%s: %d invalid or out-of-range finding(s) dropped", uri, analysis.dropped)
         if not self.server.documents.is_current(uri, snap.version):

@@ -20,12 +20,6 @@ class ModelLoader:
         self._loading: dict[str, asyncio.Task[Any]] = {}
         self._reported: set[str] = set()
 
-    @staticmethod
-    def is_ready(backend: Any) -> bool:
-        # A local backend's ``loaded`` is None until its model is in memory; remote
-        # backends have nothing to load.
-        return not hasattr(backend, "loaded") or backend.loaded is not None
-
     def start(self, profile: str) -> asyncio.Task[Any]:
         """Begin loading ``profile`` (idempotent; a failed load is retried next time)."""
         task = self._loading.get(profile)
@@ -38,7 +32,7 @@ class ModelLoader:
         """The backend for ``profile`` once it can generate (raises its BackendError)."""
         services = await self.server.services()
         backend = services.engine.backend(profile)
-        if self.is_ready(backend):
+        if backend.info().loaded:
             return backend
         return await asyncio.shield(self.start(profile))
 
@@ -46,14 +40,10 @@ class ModelLoader:
         services = await self.server.services()
         backend = services.engine.backend(profile)
         progress = await self._begin(f"codetune: loading model '{profile}'")
-        listen = getattr(backend, "add_progress_listener", None)
-        if listen is not None and progress is not None:
-            listen(lambda stage: self._report(progress, stage))
+        if progress is not None:
+            backend.add_progress_listener(lambda stage: self._report(progress, stage))
         try:
-            await backend.start()
-            waiting = getattr(backend, "ready", None)
-            if waiting is not None:
-                await waiting()
+            await backend.ready()
         except Exception as exc:
             self._end(progress, "failed")
             if profile not in self._reported:

@@ -19,6 +19,7 @@ from codetune_lsp.handlers import (
     feedback,
     lifecycle,
     prompts,
+    text_sync,
 )
 from codetune_lsp.server import CodetuneServer
 
@@ -42,13 +43,13 @@ FEATURES: tuple[Route, ...] = (
         completion.INLINE_OPTIONS,
     ),
     Route(types.TEXT_DOCUMENT_COMPLETION, completion.on_completion, completion.COMPLETION_OPTIONS),
-    Route(types.TEXT_DOCUMENT_DID_CLOSE, lifecycle.on_did_close),
     Route(types.TEXT_DOCUMENT_CODE_ACTION, code_actions.on_code_action, code_actions.OPTIONS),
     Route(types.CODE_ACTION_RESOLVE, code_actions.on_resolve),
     Route(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, code_actions.on_progress_cancel),
-    Route(types.TEXT_DOCUMENT_DID_OPEN, diagnostics.on_did_open),
-    Route(types.TEXT_DOCUMENT_DID_SAVE, diagnostics.on_did_save),
-    Route(types.TEXT_DOCUMENT_DID_CHANGE, diagnostics.on_did_change),
+    Route(types.TEXT_DOCUMENT_DID_OPEN, text_sync.on_did_open),
+    Route(types.TEXT_DOCUMENT_DID_CHANGE, text_sync.on_did_change),
+    Route(types.TEXT_DOCUMENT_DID_SAVE, text_sync.on_did_save),
+    Route(types.TEXT_DOCUMENT_DID_CLOSE, text_sync.on_did_close),
     Route(types.TEXT_DOCUMENT_DIAGNOSTIC, diagnostics.on_diagnostic, diagnostics.OPTIONS),
 )
 

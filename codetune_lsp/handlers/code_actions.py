@@ -7,11 +7,17 @@ import logging
 from typing import Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcContentModified, JsonRpcInvalidParams, JsonRpcRequestCancelled
+from pygls.exceptions import (
+    JsonRpcContentModified,
+    JsonRpcException,
+    JsonRpcInvalidParams,
+    JsonRpcRequestCancelled,
+)
 
 from codetune_lsp.features.code_actions import FIX_TEMPLATE, ActionOutcome, StaleDocument
 from codetune_lsp.handlers.feedback import FEEDBACK
-from codetune_lsp.server import CodetuneServer, ServicesUnavailable
+from codetune_lsp.handlers.guard import describe, passive, user_triggered
+from codetune_lsp.server import CodetuneServer
 
 logger = logging.getLogger(__name__)
 
@@ -82,17 +88,14 @@ def _entry(
     return types.CodeAction(title=title, kind=kind, diagnostics=diagnostics, data=data)
 
 
+@passive(list)
 async def on_code_action(
     ls: CodetuneServer, params: types.CodeActionParams
 ) -> list[types.CodeAction | types.Command]:
     snap = ls.documents.snapshot(params.text_document.uri)
     if not ls.settings.features.code_actions.enabled:
         return []
-    try:
-        catalogue = await ls.code_actions.catalogue()
-    except ServicesUnavailable as exc:
-        logger.warning("%s", exc)
-        return []
+    catalogue = await ls.code_actions.catalogue()
     only = [str(k) for k in params.context.only] if params.context.only else None
     selected = params.range.start != params.range.end
     by_command = not _resolve_supported(ls)
@@ -160,9 +163,8 @@ def _feedback(execution_id: str, kind: str) -> types.Command:
     )
 
 
+@user_triggered
 async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.CodeAction:
-    from codetune_lsp.engine import EngineError
-
     data = action.data if isinstance(action.data, dict) else {}
     answers_as_documents = ls.settings.features.code_actions.markdown_output == "document"
     if data.get("output") == "markdown" and answers_as_documents:
@@ -170,10 +172,7 @@ async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.Code
         _parse_data(data)
         action.command = types.Command(title=action.title, command=RUN_ACTION, arguments=[data])
         return action
-    try:
-        outcome = await _run(ls, action.data)
-    except EngineError as exc:
-        raise JsonRpcInvalidParams(f"codetune: {exc}") from exc
+    outcome = await _run(ls, action.data)
     if outcome.edit is None:
         ls.show(f"codetune: {outcome.message or 'nothing to apply'}", logging.INFO)
         return action
@@ -204,10 +203,9 @@ async def _apply(ls: CodetuneServer, params: types.ApplyWorkspaceEditParams) -> 
     return bool(result and result.applied)
 
 
+@user_triggered
 async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
     """The command path: run, then apply with workspace/applyEdit or show the answer."""
-    from codetune_lsp.engine import EngineError
-
     if not args:
         raise JsonRpcInvalidParams(f"{RUN_ACTION} needs the action's data as its argument")
     title = _parse_data(args[0])[5]
@@ -220,10 +218,16 @@ async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
     except asyncio.CancelledError:
         ls.code_actions.end_progress(token, "cancelled")
         raise JsonRpcRequestCancelled("cancelled") from None
-    except EngineError as exc:
+    except JsonRpcException:
         ls.code_actions.end_progress(token, "failed")
-        ls.show(f"codetune: {exc}", logging.ERROR)
-        raise JsonRpcInvalidParams(f"codetune: {exc}") from exc
+        raise
+    except Exception as exc:
+        ls.code_actions.end_progress(token, "failed")
+        ls.show(f"codetune: {describe(exc)}", logging.ERROR)
+        raise
+    except BaseException:  # e.g. ContentModified: the progress must end all the same
+        ls.code_actions.end_progress(token, "failed")
+        raise
     ls.code_actions.end_progress(token, "done")
     applied: bool | None = False
     services = await ls.services()

@@ -50,4 +50,17 @@ def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
             "path": str(default_report_path(ls.paths)),
             "command": ["codetune-lsp", "report"],
         },
+        "pending": _pending(ls),
+    }
+
+
+def _pending(ls: CodetuneServer) -> dict[str, int]:
+    """Bookkeeping of work in flight (all zero when idle: nothing is kept after it ends)."""
+    protocol = ls.protocol
+    requests = [key for key in protocol._request_futures if key != protocol.msg_id]
+    return {
+        "requests": len(requests),
+        "progressTokens": len(ls.work_done_progress.tokens),
+        "cancellable": len(protocol._nested),
+        "actionsWithProgress": len(ls.code_actions._progress_tasks),
     }

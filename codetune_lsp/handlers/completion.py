@@ -9,7 +9,8 @@ from lsprotocol import types
 
 from codetune_lsp.features.completion import Suggestion
 from codetune_lsp.handlers.feedback import FEEDBACK
-from codetune_lsp.server import CodetuneServer, ServicesUnavailable
+from codetune_lsp.handlers.guard import passive
+from codetune_lsp.server import CodetuneServer
 
 logger = logging.getLogger(__name__)
 
@@ -34,11 +35,7 @@ def _serves(ls: CodetuneServer, kind: str) -> bool:
 
 async def _suggest(ls: CodetuneServer, uri: str, position: types.Position, explicit: bool):
     snap = ls.documents.snapshot(uri)  # taken before the first await
-    try:
-        suggestion = await ls.completion.suggest(snap, snap.offset_at(position), explicit)
-    except ServicesUnavailable as exc:
-        logger.warning("%s", exc)
-        return snap, None
+    suggestion = await ls.completion.suggest(snap, snap.offset_at(position), explicit)
     if suggestion is not None and not ls.documents.is_current(uri, snap.version):
         return snap, None  # the document moved on: a stale suggestion would misplace text
     return snap, suggestion
@@ -64,6 +61,15 @@ def _documentation(ls: CodetuneServer, language: str, code: str) -> types.Markup
     return code
 
 
+def _no_inline() -> types.InlineCompletionList:
+    return types.InlineCompletionList(items=[])
+
+
+def _no_items() -> types.CompletionList:
+    return types.CompletionList(is_incomplete=True, items=[])
+
+
+@passive(_no_inline)
 async def on_inline_completion(
     ls: CodetuneServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList:
@@ -81,6 +87,7 @@ async def on_inline_completion(
     return types.InlineCompletionList(items=[item])
 
 
+@passive(_no_items)
 async def on_completion(ls: CodetuneServer, params: types.CompletionParams) -> types.CompletionList:
     if not _serves(ls, "classic"):
         return types.CompletionList(is_incomplete=False, items=[])

@@ -77,17 +77,6 @@ def on_did_change_workspace_folders(
         ls.roots.add(added.uri)
 
 
-def on_did_close(ls: CodetuneServer, params: types.DidCloseTextDocumentParams) -> None:
-    uri = params.text_document.uri
-    ls.completion.forget(uri)
-    had_findings = uri in ls.diagnostics.latest
-    ls.diagnostics.on_close(uri)
-    if had_findings and not ls.diagnostics.client_pulls():  # clear what we showed
-        ls.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
-        )
-
-
 async def on_shutdown(ls: CodetuneServer, params: Any) -> None:
     """Finish pending work (flush the history) before acknowledging shutdown."""
     await ls.aclose()

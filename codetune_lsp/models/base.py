@@ -6,8 +6,9 @@ Nothing here imports torch or an HTTP client, so the engine can depend on it for
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -124,6 +125,27 @@ class Health:
 
 # Receives short stage messages while a model loads ("loading weights (nf4)", "ready").
 ProgressCallback = Callable[[str], None]
+# Token counts for several texts at once (one batched tokenizer call where there is one).
+TokenCounter = Callable[[Sequence[str]], list[int]]
+# Bytes per token assumed when the tokenizer is unknown: errs on the long side.
+ESTIMATE_BYTES_PER_TOKEN = 3
+
+
+def estimate_tokens(texts: Sequence[str]) -> list[int]:
+    """An upper estimate of each text's tokens, for models whose tokenizer is not at hand."""
+    return [math.ceil(len(text.encode("utf-8")) / ESTIMATE_BYTES_PER_TOKEN) for text in texts]
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend is, as the engine needs to know it before a request."""
+
+    kind: str  # "local", "openai", "tgi" or a plugin's name
+    fim_format: str | None  # FIM layout ``A{prefix}B{suffix}C``; None: no fill-in-the-middle
+    context_length: int
+    loaded: bool  # ready to generate (remote backends have nothing to load)
+    count_tokens: TokenCounter = field(compare=False)
+    exact_counts: bool  # False: ``count_tokens`` is an estimate (see ``estimate_tokens``)
 
 
 @runtime_checkable
@@ -133,21 +155,20 @@ class Backend(Protocol):
     name: str
     profile: ModelProfile
 
+    def info(self) -> BackendInfo:
+        """Kind, FIM format, window, loaded or not, and a token counter; cheap, no I/O."""
+        ...
+
+    def add_progress_listener(self, callback: ProgressCallback) -> None:
+        """``callback(stage)`` receives loading stages on the event loop."""
+
     async def start(self) -> None:
         """Begin loading or connecting; idempotent. ``generate`` waits for it anyway."""
 
+    async def ready(self) -> Any:
+        """Return once the backend can generate (raises its ``BackendError`` otherwise)."""
+
     async def generate(self, request: GenerationRequest) -> GenerationResult: ...
-
-    def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
-        """Yield ``StreamDelta`` pieces, then exactly one final ``GenerationResult``."""
-        ...
-
-    async def count_tokens(self, text: str) -> int:
-        """Tokens ``text`` takes in this model's context (exact where the tokenizer is known)."""
-        ...
-
-    @property
-    def context_length(self) -> int: ...
 
     async def health(self) -> Health: ...
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from codetune_lsp.models.base import (
     BackendError,
+    BackendInfo,
     CancelToken,
     FinishReason,
     GenerationRequest,
@@ -31,6 +32,7 @@ from codetune_lsp.models.base import (
     ProgressCallback,
     StreamDelta,
     StreamEvent,
+    estimate_tokens,
 )
 from codetune_lsp.models.profiles import LICENCE_NOTES, family_for, refuse_if_unsupported
 from codetune_lsp.models.structured import check_output
@@ -450,6 +452,17 @@ class LocalBackend:
         if loaded is not None:
             return loaded.context_length
         return self.profile.context_length or self.row.context_length
+
+    def info(self) -> BackendInfo:
+        """Before loading: the family table's facts and estimated counts; after: the
+        tokenizer's exact counts, and FIM only where the tokenizer has its tokens."""
+        loaded = self.loaded
+        fim = self.row.fim.template if self.row.fim else None
+        if loaded is None:
+            return BackendInfo(self.kind, fim, self.context_length, False, estimate_tokens, False)
+        fim = fim if loaded.fim_enabled else None
+        count = loaded.count_tokens_batch  # the runtime's own tokenizer (exact)
+        return BackendInfo(self.kind, fim, loaded.context_length, True, count, True)
 
     @property
     def batch_sizes(self) -> list[int]:

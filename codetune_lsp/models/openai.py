@@ -32,9 +32,16 @@ def _finish(reason: str | None) -> FinishReason | None:
 class OpenAIBackend(RemoteBackend):
     kind = "openai"
 
+    def _api(self, path: str) -> str:
+        """``/v1`` + path, unless the configured URL already ends with ``/v1`` (the usual way
+        to write an OpenAI-compatible base URL)."""
+        if self.client.base_url.endswith("/v1"):
+            return path
+        return "/v1" + path
+
     @property
     def _path(self) -> str:
-        return "/v1/chat/completions" if self.profile.api == "chat" else "/v1/completions"
+        return self._api("/chat/completions" if self.profile.api == "chat" else "/completions")
 
     def payload(self, request: GenerationRequest, *, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -92,7 +99,9 @@ class OpenAIBackend(RemoteBackend):
         choices = body.get("choices") if isinstance(body, dict) else None
         if not choices:
             raise BackendError(
-                self.name, "the server's answer has no choices", "check the server log"
+                self.name,
+                "the server's answer was not in the expected form (no choices)",
+                "check the server log",
             )
         self._read_usage(tally, body)
         tally.add(self._piece(choices[0], stream=False))
@@ -124,7 +133,7 @@ class OpenAIBackend(RemoteBackend):
 
     async def health(self) -> Health:
         try:
-            body = await self.client.get_json("/v1/models")
+            body = await self.client.get_json(self._api("/models"))
         except BackendError as exc:
             return Health(False, str(exc), self.profile.id)
         ids = [m.get("id", "") for m in (body.get("data") or [])] if isinstance(body, dict) else []

@@ -78,8 +78,12 @@ def create_backend(
     return factory(name, profile, progress=progress)
 
 
+BackendFactory = Callable[..., Backend]  # factory(name, profile, *, progress=None)
+
+
 class BackendManager:
-    """One backend per profile name, created on first use and shared by every feature.
+    """The one backend cache: a backend per profile name, created on first use and shared
+    by every feature (the engine owns one).
 
     ``progress(profile_name, stage)`` receives loading stages (for ``$/progress``).
     """
@@ -89,31 +93,29 @@ class BackendManager:
         profiles: Mapping[str, ModelProfile],
         *,
         progress: Callable[[str, str], None] | None = None,
+        factory: BackendFactory = create_backend,
     ) -> None:
         self._profiles = dict(profiles)
         self._progress = progress
+        self._factory = factory
         self._backends: dict[str, tuple[ModelProfile, Backend]] = {}
 
     def get(self, name: str) -> Backend:
         profile = self._profiles.get(name)
         if profile is None:
-            raise BackendError(
-                name,
-                "no such model profile",
-                f"add a [models.{name}] table to your user config file, or use one of "
-                f"{', '.join(sorted(self._profiles))}",
-            )
+            raise UnknownProfile(name, sorted(self._profiles))
         cached = self._backends.get(name)
         if cached is not None and cached[0] == profile:
             return cached[1]
-        callback = None
-        if self._progress is not None:
+        if self._progress is None:
+            backend = self._factory(name, profile)
+        else:
             report = self._progress
 
             def callback(stage: str) -> None:
                 report(name, stage)
 
-        backend = create_backend(name, profile, progress=callback)
+            backend = self._factory(name, profile, progress=callback)
         self._backends[name] = (profile, backend)
         return backend
 
@@ -126,4 +128,19 @@ class BackendManager:
     async def aclose(self) -> None:
         backends = [b for _, b in self._backends.values()]
         self._backends.clear()
-        await asyncio.gather(*(b.close() for b in backends), return_exceptions=True)
+        outcomes = await asyncio.gather(*(b.close() for b in backends), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                log.warning("closing a backend failed: %s", outcome)
+
+
+class UnknownProfile(BackendError):
+    """A feature names a model profile that the settings do not define."""
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            name,
+            "no such model profile",
+            f"add a [models.{name}] table to your user config file, or use one of "
+            f"{', '.join(known) or 'none'}",
+        )

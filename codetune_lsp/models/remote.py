@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 import httpx
 
 from codetune_lsp.models.base import (
+    BackendError,
+    BackendInfo,
     CancelToken,
     FinishReason,
     GenerationRequest,
@@ -20,6 +22,7 @@ from codetune_lsp.models.base import (
     ProgressCallback,
     StreamDelta,
     StreamEvent,
+    estimate_tokens,
 )
 from codetune_lsp.models.http import RemoteClient
 from codetune_lsp.models.profiles import family_for
@@ -28,6 +31,11 @@ from codetune_lsp.models.text import StopWatcher, truncate_at_stop
 from codetune_lsp.settings import ModelProfile
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+
+# What reading a JSON answer of the wrong shape raises (a list where a dict was expected...).
+_SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)
 
 
 class _Cancelled(Exception):
@@ -135,15 +143,27 @@ class RemoteBackend:
         self.profile = profile
         self.row = family_for(name, profile)
         self.client = RemoteClient(name, profile, transport=transport)
-        self._progress = progress
+        self._listeners: list[ProgressCallback] = [progress] if progress else []
 
     @property
     def context_length(self) -> int:
         return self.profile.context_length or self.row.context_length
 
+    def info(self) -> BackendInfo:
+        """A server has nothing to load here; its tokenizer is not at hand, so counts are
+        estimates."""
+        fim = self.row.fim.template if self.row.fim else None
+        return BackendInfo(self.kind, fim, self.context_length, True, estimate_tokens, False)
+
+    def add_progress_listener(self, callback: ProgressCallback) -> None:
+        self._listeners.append(callback)
+
     async def start(self) -> None:
-        if self._progress is not None:
-            self._progress(f"using {self.kind} server {self.client.base_url}")
+        for listener in self._listeners:
+            listener(f"using {self.kind} server {self.client.base_url}")
+
+    async def ready(self) -> None:
+        await self.start()
 
     def prompt_text(self, request: GenerationRequest) -> str:
         if request.prompt is not None:
@@ -157,8 +177,17 @@ class RemoteBackend:
         return Tally(request, self.stops(request), self.profile.id, self.profile.revision)
 
     async def count_tokens(self, text: str) -> int:
-        """An upper estimate (3 bytes per token) when the server cannot count for us."""
-        return math.ceil(len(text.encode("utf-8")) / 3)
+        """An upper estimate when the server cannot count for us."""
+        return estimate_tokens([text])[0]
+
+    def bad_shape(self, exc: BaseException) -> BackendError:
+        """The error for an answer whose JSON did not have the shape the API promises."""
+        logger.warning("%s: unexpected answer shape (%s: %s)", self.name, type(exc).__name__, exc)
+        return BackendError(
+            self.name,
+            "the server's answer was not in the expected form",
+            f"check that the server at {self.profile.url} speaks the {self.profile.backend} API",
+        )
 
     async def generate(self, request: GenerationRequest) -> GenerationResult:
         tally = self.tally(request)
@@ -166,6 +195,8 @@ class RemoteBackend:
             return await race_cancel(self._generate(request, tally), request.cancel)
         except _Cancelled:
             return tally.result("cancelled")
+        except _SHAPE_ERRORS as exc:
+            raise self.bad_shape(exc) from None
 
     async def stream(self, request: GenerationRequest) -> AsyncIterator[StreamEvent]:
         """One producer task reads the HTTP stream; cancelling it closes the connection."""
@@ -178,6 +209,8 @@ class RemoteBackend:
                     events.put_nowait(event)
             except asyncio.CancelledError:
                 raise
+            except _SHAPE_ERRORS as exc:
+                events.put_nowait(self.bad_shape(exc))
             except BaseException as exc:
                 events.put_nowait(exc)
             finally:

@@ -78,8 +78,8 @@ def json_logits_processor(loaded: LoadedModel, schema: Mapping[str, Any]) -> Any
         raise BackendError(
             loaded.name,
             f"JSON-schema constrained decoding needs xgrammar ({exc})",
-            "install it with `pip install xgrammar --no-deps` plus its small dependencies "
-            "(see NOTES-backends.md), or drop the schema from the request",
+            "install it with `pip install --no-deps xgrammar==0.2.8 apache-tvm-ffi` (as "
+            "scripts/setup does), or drop the schema from the request",
         ) from exc
     key = json.dumps(schema, sort_keys=True)
     with _COMPILE_LOCK:

@@ -70,7 +70,9 @@ class TGIBackend(RemoteBackend):
             body = body[0] if body else {}
         if not isinstance(body, dict) or "generated_text" not in body:
             raise BackendError(
-                self.name, "the server's answer has no generated_text", "check the server log"
+                self.name,
+                "the server's answer was not in the expected form (no generated_text)",
+                "check the server log",
             )
         if headers.get("x-prompt-tokens", "").isdigit():
             tally.tokens_in = int(headers["x-prompt-tokens"])

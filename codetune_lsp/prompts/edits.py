@@ -8,6 +8,7 @@ Model output is data: an edit outside the region the user chose is refused.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import textwrap
@@ -18,7 +19,8 @@ from lsprotocol import types
 from codetune_lsp.documents import DocumentSnapshot
 
 _FENCE = re.compile(
-    r"^(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n]*\n(?P<body>.*?)^(?P=fence)[ \t]*$",
+    r"^[ \t]*(?P<fence>`{3,}|~{3,})[ \t]*(?P<lang>[\w+#.-]*)[^\n]*\n(?P<body>.*?)"
+    r"^[ \t]*(?P=fence)[ \t]*$",
     re.MULTILINE | re.DOTALL,
 )
 _ANSWER_TAG = re.compile(r"<answer>\n?(?P<body>.*?)</answer>", re.DOTALL | re.IGNORECASE)
@@ -42,6 +44,17 @@ def extract_code(answer: str, language: str = "") -> str | None:
     if not stripped.strip() or "```" in stripped:
         return None  # an unterminated fence: the answer was cut off
     return stripped + "\n"
+
+
+def python_problem(code: str) -> str | None:
+    """Why ``code`` is not valid Python (None when it parses), for edits and new files."""
+    try:
+        ast.parse(textwrap.dedent(code))
+    except SyntaxError as exc:
+        return f"{exc.msg} (line {exc.lineno})"
+    except ValueError as exc:  # null bytes
+        return str(exc)
+    return None
 
 
 def reindent(code: str, original: str) -> str:

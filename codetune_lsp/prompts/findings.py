@@ -1,8 +1,9 @@
 """Put a model's finding on the right line.
 
-Small models name the right weakness but miscount lines. A finding may quote its line
-(``code``) and names a CWE; the line is moved to the nearest line that holds a call the CWE
-is about (a sink), else to the line that best matches the quote, within the analysed range.
+Small models name the right weakness but miscount lines. A template may ask each finding to
+quote its line (``code``); such a finding, which also names a CWE, is moved to the nearest
+line that holds a call the CWE is about (a sink), else to the line that best matches the
+quote, within the analysed range.
 The model still decides whether there is a finding and what it is: this only places it.
 """
 

@@ -286,41 +286,10 @@ class PromptLibrary:
     # -- reading ------------------------------------------------------------------------
 
     def list(self) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
+        """Every template: feature, number of versions, labels and any running experiment."""
         from codetune_lsp.store import prompts as repo
-        from codetune_lsp.store.models import PromptLabel, PromptTemplate, PromptVersion
 
-        def read(session: Any) -> list[dict[str, Any]]:
-            rows = []
-            for tmpl in session.scalars(select(PromptTemplate).order_by(PromptTemplate.name)):
-                versions = repo.list_versions(session, tmpl.name)
-                labels = {
-                    label: version
-                    for label, version in session.execute(
-                        select(PromptLabel.name, PromptVersion.version)
-                        .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
-                        .where(PromptLabel.template_id == tmpl.id)
-                    )
-                }
-                experiment = repo.active_experiment(session, tmpl.name)
-                feature = versions[-1].config.get("feature", "") if versions else ""
-                rows.append(
-                    {
-                        "name": tmpl.name,
-                        "feature": feature,
-                        "versions": len(versions),
-                        "labels": labels,
-                        "experiment": (
-                            {arm.name: arm.weight for arm in experiment.arms}
-                            if experiment
-                            else None
-                        ),
-                    }
-                )
-            return rows
-
-        return self.store.read(read)
+        return self.store.read(repo.list_templates)
 
     def get(self, name: str, version: int | None = None, label: str | None = None) -> Resolved:
         """A stored version by number, or what ``label`` (default production) points at."""

@@ -4,12 +4,19 @@ Templates may come from users and trusted workspaces, and variables carry docume
 So only plain values go in (str, int, float, bool, None, lists, string-keyed dicts), and
 ``{{`` or ``{%`` inside a value is output verbatim, never rendered again. Attribute walks
 (``__class__``, ``__globals__``, ``|attr``, ``str.format`` tricks) are refused by the
-immutable sandbox. ``*`` and ``**`` are size-checked, ``range`` is capped, output is capped,
-and a deadline enforced by a line tracer stops runaway loops.
+immutable sandbox. ``range`` is capped, output is capped, and a deadline enforced by a line
+tracer stops runaway loops.
+
+A single filter or method call runs in C and cannot be stopped by the deadline, so every
+operation that can make output much bigger than its input (``*``, ``**``, ``+``, ``%``, ``~``,
+every filter, every method call, ``str.format``) is estimated before it runs and refused
+when the estimate exceeds the output limit; results are measured after, so chains stay
+bounded too (see :mod:`codetune_lsp.prompts._sizes`).
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -18,7 +25,11 @@ from types import FrameType
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.nodes import Concat
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError, safe_range
+
+from codetune_lsp.prompts import _sizes
 
 MAX_OUTPUT_CHARS = 512 * 1024
 MAX_RENDER_SECONDS = 0.5
@@ -27,16 +38,37 @@ MAX_POWER_BITS = 4096
 _TEMPLATE_FILENAME = "<template>"
 
 
+MAX_EXPRESSION_NESTING = 30  # brackets inside one {{ }} or {% %}; Jinja's parser recurses
+
+
 class RenderError(ValueError):
-    """A template could not be rendered; the message says why, for the user."""
+    """A template could not be rendered; the message says why, for the user.
+
+    ``line`` is the 1-based line of the template source it concerns, when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 class _Deadline(Exception):
     pass
 
 
+class _SizedCodeGenerator(CodeGenerator):
+    """Compiles ``a ~ b`` to a join that checks the total size before joining."""
+
+    def visit_Concat(self, node: Concat, frame: Frame) -> None:
+        self.write("environment.sized_concat((")
+        for arg in node.nodes:
+            self.visit(arg, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _PromptEnvironment(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _SizedCodeGenerator
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         if operator == "**":
@@ -46,11 +78,20 @@ class _PromptEnvironment(ImmutableSandboxedEnvironment):
             if too_big and abs(left).bit_length() * right > MAX_POWER_BITS:
                 raise SecurityError("power result too large")
             return left**right
-        for seq, count in ((left, right), (right, left)):
-            repeats = isinstance(seq, str | list | tuple) and isinstance(count, int)
-            if repeats and len(seq) * max(count, 0) > MAX_OUTPUT_CHARS:
-                raise SecurityError("repetition would exceed the output limit")
-        return left * right
+        _sizes.check_binop(operator, left, right, MAX_OUTPUT_CHARS)
+        result = super().call_binop(context, operator, left, right)
+        return _sizes.checked_result(operator, result, MAX_OUTPUT_CHARS)
+
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        args = _sizes.check_call(__obj, args, kwargs, MAX_OUTPUT_CHARS)
+        result = super().call(__context, __obj, *args, **kwargs)
+        return _sizes.checked_result(getattr(__obj, "__name__", "call"), result, MAX_OUTPUT_CHARS)
+
+    def sized_concat(self, parts: tuple[Any, ...]) -> str:
+        texts = [str(part) for part in parts]
+        if sum(map(len, texts)) > MAX_OUTPUT_CHARS:
+            raise SecurityError("'~' would exceed the output limit")
+        return "".join(texts)
 
 
 @lru_cache(maxsize=1)
@@ -63,24 +104,56 @@ def environment() -> _PromptEnvironment:
         lstrip_blocks=True,
     )
     env.globals.clear()  # no cycler/joiner/namespace/lipsum/dict: less to attack
+    env.filters = {
+        name: _sizes.guarded_filter(name, func, MAX_OUTPUT_CHARS)
+        for name, func in env.filters.items()
+    }
     env.globals["range"] = safe_range
     return env
 
 
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+def _check_nesting(source: str) -> None:
+    """Refuse brackets nested deeper than Jinja's recursive parser can take, with the line."""
+    for tag in _TAG.finditer(source):
+        depth = 0
+        for offset, char in enumerate(tag.group()):
+            if char in "([{":
+                depth += 1
+                if depth > MAX_EXPRESSION_NESTING + 1:  # the tag's own brace counts once
+                    line = source.count("\n", 0, tag.start() + offset) + 1
+                    raise RenderError(
+                        f"template syntax error on line {line}: expression nested deeper "
+                        f"than {MAX_EXPRESSION_NESTING} brackets",
+                        line,
+                    )
+            elif char in ")]}":
+                depth = max(depth - 1, 0)
+
+
+def _parsed(source: str, parse: Any) -> Any:
+    _check_nesting(source)
+    try:
+        return parse(source)
+    except TemplateSyntaxError as exc:
+        raise RenderError(
+            f"template syntax error on line {exc.lineno}: {exc.message}", exc.lineno
+        ) from exc
+    except RecursionError:
+        raise RenderError("template syntax error: an expression is nested too deeply") from None
+
+
 def variables_used(source: str) -> set[str]:
     """Names a template reads from its context (syntax errors raise RenderError)."""
-    try:
-        return meta.find_undeclared_variables(environment().parse(source)) - {"range"}
-    except TemplateSyntaxError as exc:
-        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    parsed = _parsed(source, environment().parse)
+    return meta.find_undeclared_variables(parsed) - {"range"}
 
 
 @lru_cache(maxsize=256)
 def _compiled(source: str) -> Any:
-    try:
-        return environment().from_string(source)
-    except TemplateSyntaxError as exc:
-        raise RenderError(f"template syntax error on line {exc.lineno}: {exc.message}") from exc
+    return _parsed(source, environment().from_string)
 
 
 def plain(value: Any, name: str, depth: int = 0) -> Any:
@@ -116,6 +189,8 @@ def render(
         return line_tracer
 
     def call_tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:  # also stops Python-level work inside filters
+            raise _Deadline
         return line_tracer if frame.f_code.co_filename == _TEMPLATE_FILENAME else None
 
     chunks: list[str] = []

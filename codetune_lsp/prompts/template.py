@@ -125,6 +125,20 @@ class TemplateInvalid(ValueError):
         super().__init__(f"{where}{first.message}{more}")
 
 
+def _file_line(file_source: str, key: str, text: str, line: int | None) -> int | None:
+    """0-based line of the file holding line ``line`` (1-based) of the string ``key``."""
+    if line is None or not file_source:
+        return None
+    wanted = text.splitlines()[line - 1 : line]
+    start = _line_of(file_source, key)
+    file_lines = file_source.splitlines()
+    if wanted and wanted[0].strip():
+        for index in range(start, len(file_lines)):
+            if file_lines[index] == wanted[0]:
+                return index
+    return None
+
+
 def _line_of(source: str, key: str) -> int:
     """0-based line where ``key = `` or ``[key]`` first appears (0 if not found)."""
     pattern = re.compile(rf"^[ \t]*(\[+[ \t]*)?{re.escape(key)}[ \t]*(=|\]|\.)", re.MULTILINE)
@@ -195,7 +209,7 @@ def _from_raw(
     elif "action" in raw:
         problem("[action] only applies to code_action templates", "action", "warning")
 
-    _check_variables(body, system, examples, variables, problem)
+    _check_variables(body, system, examples, variables, problem, source, problems)
 
     if any(p.severity == "error" for p in problems):
         return None, problems
@@ -317,13 +331,19 @@ def _check_variables(
     examples: tuple[Example, ...],
     declared: dict[str, str],
     problem: Any,
+    file_source: str = "",
+    problems: list[TemplateProblem] | None = None,
 ) -> None:
     used: set[str] = set()
     for key, source in (("template", body), ("system", system)):
         try:
             used |= variables_used(source)
         except RenderError as exc:
-            problem(str(exc), key)
+            line = _file_line(file_source, key, source, exc.line)
+            if line is None or problems is None:
+                problem(str(exc), key)
+            else:
+                problems.append(TemplateProblem(str(exc), line))
     for name in sorted(used - set(declared)):
         problem(f"variable {name!r} is used but not declared in [variables]", "template")
     for name in sorted(set(declared) - used):

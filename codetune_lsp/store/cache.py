@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Table, case, delete, func, select, update
 from codetune_lsp.redaction import redact
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store.canonical import canonical_hash
-from codetune_lsp.store.models import CacheEntry, Execution
+from codetune_lsp.store.tables import CacheEntry, Execution
 
 CACHE: Table = CacheEntry.__table__  # type: ignore[assignment]
 

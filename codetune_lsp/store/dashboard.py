@@ -34,7 +34,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from codetune_lsp.store.history import NEGATIVE, POSITIVE, HistoryFilter
-from codetune_lsp.store.models import (
+from codetune_lsp.store.significance import _verdict, two_proportion_p
+from codetune_lsp.store.tables import (
     Execution,
     Experiment,
     ExperimentArm,
@@ -42,7 +43,6 @@ from codetune_lsp.store.models import (
     PromptTemplate,
     PromptVersion,
 )
-from codetune_lsp.store.significance import _verdict, two_proportion_p
 
 Unit = Literal["hour", "day", "month"]
 TYPE_AHEAD_BACKEND = "type-ahead"  # engine.record_type_ahead's backend name

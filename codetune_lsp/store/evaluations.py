@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from codetune_lsp.store.canonical import canonical_json
 from codetune_lsp.store.ids import new_ulid
-from codetune_lsp.store.models import EvalItem, EvalRun, ImmutableRowError, utcnow
+from codetune_lsp.store.tables import EvalItem, EvalRun, ImmutableRowError, utcnow
 
 
 class EvalStoreError(ValueError):

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from codetune_lsp.store.models import Execution, Feedback, PromptText, PromptVersion, utcnow
+from codetune_lsp.store.tables import Execution, Feedback, PromptText, PromptVersion, utcnow
 
 GroupBy = Literal["feature", "template", "version", "model"]
 GROUPS: tuple[GroupBy, ...] = ("feature", "template", "version", "model")

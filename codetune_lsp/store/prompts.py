@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codetune_lsp.store.canonical import canonical_hash, canonical_json
-from codetune_lsp.store.models import (
+from codetune_lsp.store.tables import (
     Experiment,
     ExperimentArm,
     LabelEvent,
@@ -396,3 +396,31 @@ def choose_arm(experiment: ExperimentInfo, unit_key: str) -> ArmInfo:
         if point < cumulative:
             return arm
     return [arm for arm in experiment.arms if arm.weight > 0][-1]
+
+
+def list_templates(session: Session) -> list[dict[str, Any]]:
+    """Every template by name: feature, version count, labels, any running experiment."""
+    rows = []
+    for tmpl in session.scalars(select(PromptTemplate).order_by(PromptTemplate.name)):
+        versions = list_versions(session, tmpl.name)
+        labels = {
+            label: version
+            for label, version in session.execute(
+                select(PromptLabel.name, PromptVersion.version)
+                .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
+                .where(PromptLabel.template_id == tmpl.id)
+            )
+        }
+        experiment = active_experiment(session, tmpl.name)
+        rows.append(
+            {
+                "name": tmpl.name,
+                "feature": versions[-1].config.get("feature", "") if versions else "",
+                "versions": len(versions),
+                "labels": labels,
+                "experiment": (
+                    {arm.name: arm.weight for arm in experiment.arms} if experiment else None
+                ),
+            }
+        )
+    return rows

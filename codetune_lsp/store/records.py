@@ -19,7 +19,7 @@ from sqlalchemy import Table
 
 from codetune_lsp.redaction import redact
 from codetune_lsp.store.canonical import canonical_json, sha256_hex
-from codetune_lsp.store.models import Execution, PromptText
+from codetune_lsp.store.tables import Execution, PromptText
 
 MAX_ERROR_CHARS = 4000
 
@@ -46,7 +46,9 @@ class ExecutionRecord:
     experiment_arm_id: int | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     rendered_prompt: str | None = None
-    output: str | None = None
+    output: str | None = None  # the model's raw answer
+    served_output: str | None = None  # what the user was shown (after post-processing)
+    empty_result: bool = False  # post-processing left nothing to show
     finish_reason: str | None = None
     error_class: str | None = None
     error_message: str | None = None
@@ -121,6 +123,8 @@ def build_execution_row(
         "params_json": params_json,
         "rendered_prompt_hash": prompt_hash,
         "output": _text(record.output) if record_text else None,
+        "served_output": _text(record.served_output) if record_text else None,
+        "empty_result": record.empty_result,
         "finish_reason": record.finish_reason,
         "success": record.success,
         "error_class": record.error_class,

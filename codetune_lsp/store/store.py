@@ -34,8 +34,8 @@ from codetune_lsp.store.db import (
 )
 from codetune_lsp.store.ids import new_ulid
 from codetune_lsp.store.migrate import upgrade
-from codetune_lsp.store.models import FEEDBACK_KINDS, Execution, Feedback, utcnow
 from codetune_lsp.store.records import EXECUTIONS, ExecutionRecord, build_execution_row
+from codetune_lsp.store.tables import FEEDBACK_KINDS, Execution, Feedback, utcnow
 from codetune_lsp.store.writer import BatchWriter, Pending
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Store:
     def __init__(
         self, engine: Engine, settings: StoreSettings | None = None, *, max_batch: int = 512
     ) -> None:
-        self.engine = engine
+        self.db_engine = engine
         self.settings = settings or StoreSettings()
         self.cache_policy = CachePolicy.from_settings(self.settings)
         self.cache_counters = CacheCounters()
@@ -90,11 +90,11 @@ class Store:
         atexit.register(self._atexit)
 
     def __repr__(self) -> str:
-        return f"Store({mask_url(str(self.engine.url))!r})"
+        return f"Store({mask_url(str(self.db_engine.url))!r})"
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        return self.db_engine.dialect.name
 
     @property
     def writer(self) -> BatchWriter:
@@ -185,7 +185,7 @@ class Store:
             return None
         now = utcnow()
         key = request.key
-        with read_transaction(self.engine) as conn:
+        with read_transaction(self.db_engine) as conn:
             found = cache_ops.lookup(conn, key, now)
         if found is None:
             self.cache_counters.add("misses")
@@ -237,6 +237,20 @@ class Store:
         """Delete expired entries and the least recently used ones above the cap."""
         cap = self.cache_policy.max_entries
         return self._writer.submit(lambda conn: cache_ops.prune(conn, utcnow(), cap))
+
+    def cache_stats(self) -> dict[str, Any]:
+        """Entries, size, hits and expired entries, the recorded hit rate, and the policy."""
+        policy = self.cache_policy
+        with read_transaction(self.db_engine) as conn:
+            info = {
+                **cache_ops.table_stats(conn, utcnow()),
+                **cache_ops.recorded_hit_rate(conn),
+            }
+        info["max_entries"] = policy.max_entries
+        info["ttl_s"] = int(policy.ttl.total_seconds()) if policy.ttl else None
+        info["enabled"] = policy.enabled
+        info["cache_sampled"] = policy.cache_sampled
+        return info
 
     # -- prompt versions ------------------------------------------------------------------
     def create_version(
@@ -306,7 +320,7 @@ class Store:
 
     def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a read transaction on this thread (never blocks writers)."""
-        with read_transaction(self.engine) as conn, Session(bind=conn) as session:
+        with read_transaction(self.db_engine) as conn, Session(bind=conn) as session:
             return fn(session)
 
     async def aread(self, fn: Callable[[Session], T]) -> T:
@@ -315,7 +329,7 @@ class Store:
     def write(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn(session)`` in a write transaction on this thread (CLI, tests, scripts)."""
         with (
-            write_transaction(self.engine) as conn,
+            write_transaction(self.db_engine) as conn,
             Session(bind=conn, expire_on_commit=False) as session,
         ):
             result = fn(session)
@@ -331,7 +345,7 @@ class Store:
         """Drain the write queue and release the database. Idempotent."""
         if not self._writer.closed:
             self._writer.close(timeout)
-            self.engine.dispose()
+            self.db_engine.dispose()
         atexit.unregister(self._atexit)
 
     async def aclose(self) -> None:

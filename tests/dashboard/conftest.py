@@ -20,7 +20,7 @@ from lsprotocol import types
 from codetune_lsp.paths import Paths
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store import open_store
-from codetune_lsp.store.models import utcnow
+from codetune_lsp.store.tables import utcnow
 from tests.dashboard.synthetic import add_eval_runs, fill_history
 from tests.e2e.model_server import TINY_PROFILE, count_at_least, open_doc, replace_all, start_client
 

@@ -36,24 +36,6 @@ ERRORS = (
 EXPERIMENT_TEMPLATE = "completion.infill"
 ARM_ACCEPTANCE = {"A": 0.35, "B": 0.6}
 
-EVAL_RUNS_DDL = """
-CREATE TABLE eval_runs (
-    id INTEGER PRIMARY KEY,
-    suite VARCHAR(200) NOT NULL,
-    mode VARCHAR(50) NOT NULL,
-    template_name VARCHAR(200),
-    template_version_id INTEGER REFERENCES prompt_versions(id),
-    model_profile VARCHAR(200),
-    model_id VARCHAR(300),
-    status VARCHAR(20) NOT NULL,
-    started_at TIMESTAMP,
-    finished_at TIMESTAMP,
-    n_items INTEGER,
-    summary TEXT
-)
-"""
-
-
 @dataclass
 class Filled:
     executions: int = 0
@@ -150,7 +132,7 @@ def fill_history(
 
 
 def add_eval_runs(store: Store, filled: Filled, now: datetime) -> int:
-    """Create the evaluation table (as the evaluation package does) with a few runs."""
+    """A few finished (and one failed) evaluation runs, as `codetune-lsp eval run` stores them."""
     runs = [
         ("humaneval-mini", "completion", "A", "codet5p-220m-py", {"pass@1": 0.41}, 3),
         ("humaneval-mini", "completion", "B", "codet5p-220m-py", {"pass@1": 0.55}, 2),
@@ -162,18 +144,19 @@ def add_eval_runs(store: Store, filled: Filled, now: datetime) -> int:
     ]  # fmt: skip
 
     def write(session) -> None:
-        session.execute(text(EVAL_RUNS_DDL))
         for number, (suite, mode, arm, model, summary, days_ago) in enumerate(runs, 1):
             finished = (now - timedelta(days=days_ago, hours=number)).replace(tzinfo=None)
             session.execute(
                 text(
-                    "INSERT INTO eval_runs (id, suite, mode, template_name, template_version_id,"
-                    " model_profile, model_id, status, started_at, finished_at, n_items, summary)"
-                    " VALUES (:id, :suite, :mode, :template, :version, :model, :model_id,"
-                    " :status, :started, :finished, :n, :summary)"
+                    "INSERT INTO eval_runs (id, suite, suite_hash, mode, template_name,"
+                    " template_version_id, model_profile, model_id, params, status, started_at,"
+                    " finished_at, n_items, summary) VALUES (:id, :suite, :hash, :mode,"
+                    " :template, :version, :model, :model_id, '{}', :status, :started,"
+                    " :finished, :n, :summary)"
                 ),
                 {
-                    "id": number,
+                    "id": f"01EVALRUN{number:017d}",
+                    "hash": "0" * 64,
                     "suite": suite,
                     "mode": mode,
                     "template": EXPERIMENT_TEMPLATE if arm else "diagnostics.security",

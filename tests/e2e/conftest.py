@@ -10,6 +10,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
+from tests.needs import need
+
 # Capability sets recorded from real editors, shipped with pytest-lsp.
 CLIENTS = ["visual-studio-code", "neovim", "emacs"]
 SERVER_COMMAND = [sys.executable, "-m", "codetune_lsp"]
@@ -30,7 +32,7 @@ async def client(request, lsp_client: LanguageClient):
 
 @pytest.fixture(scope="session")
 def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    need("torch", "the local backend, extra 'local'")
     from tests.models.tiny_models import build_llama
 
     return build_llama(tmp_path_factory.mktemp("e2e-llama"))

@@ -21,6 +21,12 @@ def main() -> int:
     async def snapshot(ls: object, *args: object) -> str:
         return server.documents.snapshot(str(args[0])).text  # raises DocumentNotOpen
 
+    @server.command("test.circular")
+    def circular(ls: object, *args: object) -> list[object]:
+        loop: list[object] = []
+        loop.append(loop)
+        return loop  # cannot be serialised
+
     return run_stdio(server, sys.stdin.buffer, sys.stdout.buffer)
 
 

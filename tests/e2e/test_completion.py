@@ -9,7 +9,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import client_capabilities
 
-from codetune_lsp.features.completion import fim_markers
+from codetune_lsp.engine import fim_markers
 from codetune_lsp.prompts.completion_text import postprocess
 
 from .conftest import CLIENTS

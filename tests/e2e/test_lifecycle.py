@@ -71,3 +71,25 @@ def test_server_exits_within_five_seconds_of_the_editor_dying(server: RawServer)
         assert time.monotonic() - started < 5.0
     finally:
         editor.kill()
+
+
+def test_a_closed_output_pipe_stops_the_server_while_stdin_stays_open() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "codetune_lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        proc.stdout.close()  # the editor stopped reading; its end of our stdin stays open
+        proc.stdin.write(request(1, "initialize", {"processId": None, "capabilities": {}}))
+        proc.stdin.flush()
+        assert proc.wait(30) == 1
+        assert proc.stderr is not None
+        log = proc.stderr.read().decode(errors="replace")
+        assert log.count("output stream is closed") == 1 and "Traceback" not in log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)

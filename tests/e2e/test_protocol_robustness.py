@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import psutil
 import pytest
@@ -147,3 +148,69 @@ def test_initialize_reports_only_served_capabilities(server: RawServer) -> None:
         "codetune.prompts.deploy",
         "codetune.prompts.rollback",
     ]
+
+
+def nested(depth: int, rng: random.Random) -> str:
+    """A JSON value ``depth`` containers deep, arrays and objects mixed."""
+    opening = "".join(rng.choice(["[", '{"k":']) for _ in range(depth))
+    closing = "".join("]" if c == "[" else "}" for c in reversed(opening.replace('{"k":', "{")))
+    return opening + "0" + closing
+
+
+def deep_status_request(msg_id: int, depth: int, rng: random.Random) -> bytes:
+    params = {"command": "codetune.status", "arguments": ["@"]}
+    message = {"jsonrpc": "2.0", "id": msg_id, "method": "workspace/executeCommand"}
+    text = json.dumps({**message, "params": params}).replace('"@"', nested(depth, rng))
+    return encode_frame(text.encode())
+
+
+def test_json_too_deep_to_decode_gets_a_parse_error_with_null_id(server: RawServer) -> None:
+    rng = random.Random(153)
+    server.initialized()
+    for probe in range(20):
+        server.send(deep_status_request(probe, rng.randint(1_000, 50_000), rng))
+        reply = server.next_message()
+        assert reply["id"] is None and reply["error"]["code"] == -32700
+    server.send(status_request(99))
+    assert "result" in server.response(99)
+
+
+def test_deep_well_formed_requests_are_answered(server: RawServer) -> None:
+    rng = random.Random(154)
+    server.initialized()
+    for probe in range(27):
+        server.send(deep_status_request(probe, rng.randint(101, 900), rng))
+        assert server.response(probe)["error"]["code"] == -32600
+    server.send(status_request(99))
+    assert "result" in server.response(99)
+
+
+def test_a_code_action_echoing_deep_data_is_answered(server: RawServer, tmp_path) -> None:
+    server.initialized(rootUri=tmp_path.as_uri())
+    uri = (tmp_path / "a.py").as_uri()
+    doc = {"uri": uri, "languageId": "python", "version": 1, "text": "x = 1\n"}
+    server.send(notification("textDocument/didOpen", {"textDocument": doc}))
+    where = {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 5}}
+    for depth in (95, 318):
+        data = json.loads(nested(depth, random.Random(depth)))
+        diagnostic = {"range": where, "message": "m", "data": data}
+        params = {
+            "textDocument": {"uri": uri},
+            "range": where,
+            "context": {"diagnostics": [diagnostic]},
+        }
+        server.send(request(depth, "textDocument/codeAction", params))
+        reply = server.response(depth)
+        assert "result" in reply or reply["error"]["code"] in (-32600, -32603)
+
+
+def test_a_reply_that_cannot_be_serialised_is_still_answered_with_an_error() -> None:
+    srv = RawServer(FAILING_SERVER_CMD)
+    try:
+        srv.initialized()
+        srv.send(request(2, "workspace/executeCommand", {"command": "test.circular"}))
+        assert srv.response(2)["error"]["code"] == -32603
+        srv.send(status_request(3))
+        assert "result" in srv.response(3)
+    finally:
+        srv.kill()

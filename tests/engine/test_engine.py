@@ -8,7 +8,8 @@ from sqlalchemy import select
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.engine import Engine, EngineError, EngineRequest
 from codetune_lsp.models.base import CancelToken, GenerationRequest
-from codetune_lsp.store.models import Execution
+from codetune_lsp.settings import ModelProfile
+from codetune_lsp.store.tables import Execution
 
 DOC = DocumentSnapshot("file:///w/app.py", 7, "python", "def add(a, b):\n    return a + b\n")
 EXPLAIN_VARS = {"code": DOC.text, "language": "python", "file_name": "app.py"}
@@ -127,13 +128,19 @@ async def test_experiment_arm_is_recorded(engine: Engine) -> None:
 
 
 async def test_context_fitting_counts_with_the_real_tokenizer_once_loaded(engine: Engine) -> None:
+    from codetune_lsp.models.base import estimate_tokens
+
     text = "def add(a, b):\n    return a + b  # 😀\n"
     backend = engine.backend("tiny")
-    assert engine.token_counter("tiny")([text]) == [int(len(text) / 3.0) + 1]  # not loaded yet
+    before = engine.info("tiny")  # not loaded yet: an estimate, flagged as such
+    assert not before.loaded and not before.exact_counts
+    assert before.count_tokens([text]) == estimate_tokens([text])
     await backend.ready()
     tokenizer = backend.loaded.tokenizer
     expected = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    assert engine.token_counter("tiny")([text, ""]) == [expected, 0]
+    after = engine.info("tiny")
+    assert after.loaded and after.exact_counts and after.kind == "local"
+    assert after.count_tokens([text, ""]) == [expected, 0]
 
 
 async def test_repeated_hits_are_served_from_memory_and_still_recorded(engine: Engine) -> None:
@@ -152,3 +159,52 @@ async def test_repeated_hits_are_served_from_memory_and_still_recorded(engine: E
     assert third.cache_hit and lookups == []
     await third.recorded
     assert [r.cache_hit for r in executions(engine)] == [False, True, True]
+
+
+async def test_the_served_text_is_recorded_beside_the_raw_output(engine: Engine) -> None:
+    result = await engine.run(explain(postprocess=lambda raw: "served: " + raw[:4]))
+    assert result.text == "served: " + result.raw_text[:4]
+    await result.recorded
+    (row,) = executions(engine)
+    assert row.output == result.raw_text and row.served_output == result.text
+    assert row.success and not row.empty_result
+
+
+async def test_an_answer_emptied_by_post_processing_is_recorded_as_empty(engine: Engine) -> None:
+    result = await engine.run(explain(postprocess=lambda raw: ""))
+    assert result.text == "" and result.raw_text
+    await result.recorded
+    (row,) = executions(engine)
+    assert row.empty_result and not row.success and row.error_class == "EmptyResult"
+    assert row.output == result.raw_text and row.served_output == ""
+
+
+async def test_a_backend_that_never_answers_is_recorded_as_a_timeout(tmp_path) -> None:
+    import socket
+
+    from codetune_lsp.models.registry import create_backend
+    from codetune_lsp.paths import Paths
+    from codetune_lsp.prompts.library import PromptLibrary
+    from codetune_lsp.store import open_store
+
+    from .conftest import settings_with
+
+    with socket.socket() as silent:  # accepts connections (backlog) and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/v1"
+        profile = ModelProfile(family="whiterabbitneo", backend="openai", id="m", url=url)
+        settings = settings_with({"silent": profile})
+        store = open_store(settings, Paths(tmp_path / "c.toml", "t", tmp_path / "data", "t"))
+        library = PromptLibrary(store)
+        library.seed_builtins()
+        silent_engine = Engine(settings, store, library, create_backend)
+        try:
+            with pytest.raises(EngineError, match="gave no answer") as caught:
+                await silent_engine.run(explain(model="silent", timeout_s=0.5))
+            assert caught.value.kind == "timeout"
+            (row,) = executions(silent_engine)
+        finally:
+            await silent_engine.aclose()
+            store.close()
+    assert row.finish_reason == "timeout" and not row.success and row.error_class == "Timeout"

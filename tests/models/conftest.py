@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import need
+
 # Before anything imports huggingface_hub (it reads these once): never touch the network or
 # the real cache.
 _HF_HOME = Path(tempfile.mkdtemp(prefix="codetune-models-hf-"))
@@ -25,7 +27,7 @@ def _offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    need("torch", "the local backend, extra 'local'")
     from tests.models.tiny_models import build_llama
 
     return build_llama(tmp_path_factory.mktemp("tiny-llama"))
@@ -33,7 +35,7 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    need("torch", "the local backend, extra 'local'")
     from tests.models.tiny_models import build_t5
 
     return build_t5(tmp_path_factory.mktemp("tiny-t5"))
@@ -41,7 +43,7 @@ def tiny_t5(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("gguf", reason="writing a GGUF needs the gguf package (extra server-tests)")
+    need("gguf", "writing a GGUF, extra 'local'")
     from tests.models.tiny_models import build_gguf
 
     return build_gguf(tmp_path_factory.mktemp("tiny-gguf") / "tiny.gguf")
@@ -49,11 +51,8 @@ def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def llama_server(tiny_gguf: Path, tmp_path_factory: pytest.TempPathFactory):
-    """A real OpenAI-compatible server (llama-cpp-python) on loopback, or a clear skip."""
-    try:
-        import llama_cpp.server  # noqa: F401
-    except Exception as exc:  # ImportError, or a build without a usable shared library
-        pytest.skip(f"llama-cpp-python[server] is not installed or cannot load: {exc}")
+    """A real OpenAI-compatible server (llama-cpp-python) on loopback."""
+    need("llama_cpp.server", "the OpenAI-compatible test server, llama-cpp-python[server]")
     from tests.models.servers import llama_cpp_server
 
     with llama_cpp_server(tiny_gguf, tmp_path_factory.mktemp("llama") / "server.log") as url:

@@ -80,6 +80,17 @@ async def test_completion_equals_a_raw_call_to_the_same_server(llama_server: str
     assert result.model_id == "tiny"
 
 
+async def test_a_base_url_written_with_v1_is_not_doubled(llama_server: str, key: str):
+    for url in (llama_server + "/v1", llama_server + "/v1/"):
+        backend = OpenAIBackend("llama", _profile(url))
+        try:
+            result = await backend.generate(GenerationRequest(prompt="def f():", max_new_tokens=4))
+            health = await backend.health()
+        finally:
+            await backend.close()
+        assert result.tokens_out == 4 and health.ok
+
+
 async def test_streaming_from_llama_cpp_adds_up_to_the_plain_answer(llama_server: str, key: str):
     backend = OpenAIBackend("llama", _profile(llama_server))
     request = GenerationRequest(prompt="import os\n", max_new_tokens=24)
@@ -329,3 +340,35 @@ async def test_sse_stream_with_usage_and_stop_holdback():
     assert "".join(deltas) == "ab\n" and "US" not in "".join(deltas)
     assert events[-1].finish_reason == "stop" and events[-1].text == "ab\n"
     assert server.seen[0].body["stream_options"] == {"include_usage": True}
+
+
+WRONG_SHAPES = {
+    "a list": [],
+    "choices of lists": {"choices": [[]]},
+    "choices of strings": {"choices": ["text"]},
+    "choices not a list": {"choices": {"text": "x"}},
+    "usage a list": {"choices": [{"text": "x"}], "usage": ["x"]},
+    "tokens not a number": {"choices": [{"text": "x"}], "usage": {"prompt_tokens": "many"}},
+    "text a number": {"choices": [{"text": 5}]},
+}
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_SHAPES))
+async def test_a_wrong_shape_answer_is_one_clear_error(name: str, caplog) -> None:
+    with FakeServer(lambda s: Reply(body=WRONG_SHAPES[name])) as server:
+        backend = OpenAIBackend("fake", _profile(server.url, max_retries=0))
+        with pytest.raises(BackendError) as info:
+            await backend.generate(GenerationRequest(prompt="p"))
+        await backend.close()
+    assert "the server's answer was not in the expected form" in str(info.value)
+    assert "AttributeError" not in str(info.value)
+    assert not any(record.exc_info for record in caplog.records)
+
+
+@pytest.mark.parametrize("chunk", ["[1, 2]", '{"choices": ["x"]}', '{"choices": 3}', "{not json"])
+async def test_a_wrong_shape_stream_is_one_clear_error(chunk: str) -> None:
+    with FakeServer(lambda s: Reply(body=[chunk, "[DONE]"], sse=True)) as server:
+        backend = OpenAIBackend("fake", _profile(server.url, max_retries=0))
+        with pytest.raises(BackendError, match="not in the expected form"):
+            [e async for e in backend.stream(GenerationRequest(prompt="p"))]
+        await backend.close()

@@ -125,3 +125,15 @@ async def test_tokenize_counts_exactly_and_info_gives_model_and_revision():
         "WhiteRabbitNeo/WhiteRabbitNeo-33B-v1.5",
         "97a5da2",
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [[1], [{"details": []}], {"generated_text": "x", "details": ["a"]}, {"details": {}}],
+)
+async def test_a_wrong_shape_answer_is_one_clear_error(body: object) -> None:
+    with FakeServer(lambda s: Reply(body=body)) as server:
+        backend = _backend(server.url)
+        with pytest.raises(BackendError, match="not in the expected form"):
+            await backend.generate(GenerationRequest(prompt="p"))
+        await backend.close()

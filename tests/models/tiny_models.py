@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 from pathlib import Path
 
 from codetune_lsp.models.profiles import (
@@ -25,7 +26,11 @@ from codetune_lsp.models.profiles import (
     DEEPSEEK_FIM_HOLE,
 )
 
-CORPUS = Path("/work/shared/data/HumanEval.jsonl.gz")
+# The checkout's sibling shared/ folder (as CI lays it out), or $CODETUNE_HUMANEVAL.
+CORPUS = Path(
+    os.environ.get("CODETUNE_HUMANEVAL")
+    or Path(__file__).resolve().parents[2].parent / "shared" / "data" / "HumanEval.jsonl.gz"
+)
 LLAMA_SPECIALS = [
     DEEPSEEK_BOS,
     DEEPSEEK_EOS,
@@ -40,16 +45,18 @@ T5_SPECIALS = ["<pad>", "</s>", "<unk>", *T5_SENTINELS]
 
 
 def corpus_text(limit_chars: int = 60_000) -> list[str]:
-    """Python prompts from HumanEval; a built-in snippet when the file is missing."""
+    """Python prompts from HumanEval (the tokenizers are trained on them)."""
+    if not CORPUS.is_file():
+        raise FileNotFoundError(
+            f"HumanEval is not at {CORPUS}: the tests expect the shared/ folder beside the "
+            "checkout, or $CODETUNE_HUMANEVAL naming HumanEval.jsonl.gz"
+        )
     texts: list[str] = []
-    if CORPUS.exists():
-        with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
-            for line in fh:
-                texts.append(json.loads(line)["prompt"])
-                if sum(map(len, texts)) > limit_chars:
-                    break
-    if not texts:
-        texts = ["def add(a, b):\n    return a + b\n\n" * 50]
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            texts.append(json.loads(line)["prompt"])
+            if sum(map(len, texts)) > limit_chars:
+                break
     return texts
 
 

@@ -15,6 +15,7 @@ from codetune_lsp.prompts.edits import (
     extract_code,
     guard_edits,
     minimal_edits,
+    python_problem,
     reindent,
 )
 
@@ -109,3 +110,13 @@ def test_applying_the_edits_gives_exactly_the_new_text(old, new, encoding) -> No
     edits = minimal_edits(doc, region, replacement)
     assert apply_edits(text, doc, edits) == head + replacement + tail
     assert len(edits) <= max(len(old), len(new))
+
+
+def test_a_fence_indented_by_the_answer_cue_is_found() -> None:
+    assert extract_code(" ```python\ndef f():\n    pass\n ```", "python") == "def f():\n    pass\n"
+    assert extract_code(" ```python\ndef f():\n    pass\n```", "python") == "def f():\n    pass\n"
+
+
+def test_python_problem_names_why_code_does_not_parse() -> None:
+    assert python_problem("def f():\n    return 1\n") is None
+    assert "line 2" in python_problem("def f():\nreturn 1\n")

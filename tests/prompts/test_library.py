@@ -163,3 +163,30 @@ async def test_experiment_arms_are_sticky_and_weighted(store) -> None:
     library.stop_experiment("code_action.explain", winner=2)
     after = await library.resolve("code_action.explain", DEFAULT_LABEL, "ws|file:///f0.py")
     assert (after.version, after.arm_id) == (2, None)
+
+
+async def test_services_open_with_a_bad_user_template_and_the_rest_keeps_working(
+    tmp_path: Path,
+) -> None:
+    from codetune_lsp.services import open_services
+    from codetune_lsp.settings import Settings
+
+    paths = paths_in(tmp_path)
+    folder = paths.user_prompts_dir
+    folder.mkdir(parents=True)
+    (folder / "bytes.toml").write_bytes(b'name = "x"\n\xff\n')
+    (folder / "deep.toml").write_text(
+        'name = "y.deep"\nfeature = "completion"\ntemplate = """\n{{ '
+        + "(" * 100
+        + ")" * 100
+        + ' }}\n"""\n'
+    )
+    services = open_services(Settings(), paths)
+    try:
+        assert len(services.problems) == 2
+        assert f"{folder / 'bytes.toml'}:2: not valid UTF-8" in services.problems[0]
+        assert f"{folder / 'deep.toml'}:4:" in services.problems[1]
+        resolved = await services.library.resolve("code_action.explain", "production", "u")
+        assert resolved.version == 1
+    finally:
+        await services.aclose()

@@ -93,3 +93,26 @@ def test_stats_by_version_compares_experiment_arms(isolated_home: Path) -> None:
     assert "code_action.explain@v1" in out and "code_action.explain@v2" in out
     assert "code_action.explain v1 vs v2: success 60.0% vs 95.0% (n=20/20): significant" in out
     assert "acceptance: no data for one version" in out
+
+
+def test_a_bad_template_file_is_reported_and_skipped(isolated_home: Path) -> None:
+    folder = isolated_home / "prompts"
+    folder.mkdir()
+    good = EXPLAIN.replace('name = "code_action.explain"', 'name = "code_action.mine"')
+    (folder / "good.toml").write_text(good)
+    lines = good.splitlines()
+    latin1 = "\n".join(lines[:3]) + "\n# caf\xe9\n"
+    (folder / "latin1.toml").write_bytes(latin1.encode("latin-1"))
+    body_line = next(i for i, line in enumerate(lines) if "{{" in line)
+    deep = [*lines[:body_line], "{{ " + "(" * 100 + "1" + ")" * 100 + " }}", *lines[body_line:]]
+    (folder / "nested.toml").write_text("\n".join(deep).replace("code_action.explain", "x.deep"))
+
+    result = CliRunner().invoke(main, ["prompts", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    names = {r["name"] for r in json.loads(result.stdout)}
+    assert "code_action.mine" in names and "code_action.explain" in names
+    assert "x.deep" not in names
+    warnings = result.stderr
+    assert f"{folder / 'latin1.toml'}:4" in warnings and "UTF-8" in warnings
+    assert f"{folder / 'nested.toml'}:{body_line + 1}" in warnings and "nested" in warnings

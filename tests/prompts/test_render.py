@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import tracemalloc
 
 import pytest
 
@@ -102,3 +103,52 @@ def test_the_tracer_is_restored() -> None:
         assert sys.gettrace() is tracer
     finally:
         sys.settrace(None)
+
+
+HUGE = 300_000_000
+# Each of these would allocate hundreds of MB in one C call if it ran.
+BOMBS = {
+    "center": f"{{{{ 'a'|center({HUGE}) }}}}",
+    "indent": f"{{{{ 'a\\nb'|indent({HUGE}) }}}}",
+    "indent by a string": "{{ code|replace('x', '\\n')|indent(code) }}",
+    "%-format width": f"{{{{ '%{HUGE}s' % 'a' }}}}",
+    "format filter width": f"{{{{ '%{HUGE}s'|format('a') }}}}",
+    "str.format width": f"{{{{ '{{0:>{HUGE}}}'.format('a') }}}}",
+    "str.format nested width": f"{{{{ '{{0:>{{1}}}}'.format('a', {HUGE}) }}}}",
+    "str.format repeated field": "{{ ('{0}' * 1000).format(code) }}",
+    "ljust": f"{{{{ 'a'.ljust({HUGE}) }}}}",
+    "zfill": f"{{{{ '1'.zfill({HUGE}) }}}}",
+    "expandtabs": "{{ ('\\t' * 100000).expandtabs(100) }}",
+    "replace filter": "{{ code|replace('x', code) }}",
+    "str.replace": "{{ code.replace('x', code) }}",
+    "join of repeats": "{{ ([code] * 1000)|join }}",
+    "join with a big separator": "{{ range(100000)|join(code) }}",
+    "~ doubling": "{% set a = code ~ code %}{% set b = a ~ a %}{% set c = b ~ b %}{{ c ~ c }}",
+    "+ doubling": "{% set a = code + code %}{% set b = a + a %}{% set c = b + b %}{{ c + c }}",
+    "batch fill": f"{{{{ [1]|batch({HUGE}, 0)|list }}}}",
+    "slice count": f"{{{{ [1]|slice({HUGE})|list }}}}",
+    "wordwrap string": "{{ code|wordwrap(1, wrapstring=code) }}",
+    "map over indent": f"{{{{ [code]|map('indent', {HUGE})|join }}}}",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BOMBS))
+def test_every_filter_and_format_is_bounded_in_size(name: str) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(RenderError, match=r"output limit|longer than"):
+            render(BOMBS[name], {"code": "x" * 100_000})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 32 * 1024 * 1024
+
+
+def test_ordinary_uses_of_the_guarded_operations_still_work() -> None:
+    source = (
+        "{{ code|indent(4) }}|{{ items|join(', ') }}|{{ '%s-%d' % ('a', 3) }}|"
+        "{{ '{0}:{1:>5}'.format('x', 7) }}|{{ a ~ b }}|{{ code|replace('a', 'bb') }}|"
+        "{{ 't'|center(5) }}|{{ items|batch(1)|list|length }}|{{ (items + items)|length }}"
+    )
+    values = {"code": "a\nb", "items": ["x", "y"], "a": "1", "b": "2"}
+    assert render(source, values) == "a\n    b|x, y|a-3|x:    7|12|bb\nb|  t  |2|4"

@@ -37,3 +37,28 @@ def qwen_config(root: Path, gguf: Path, extra: str = "", *, diagnostics: bool = 
         f"{extra}"
     )
     return config
+
+
+async def start_qwen_client(root: Path, gguf: Path, client_name: str = "visual-studio-code"):
+    """The real server over stdio with the embedded model, as an editor starts it."""
+    import sys
+
+    from lsprotocol import types
+    from pytest_lsp import client_capabilities
+    from pytest_lsp.client import make_test_lsp_client
+
+    config = qwen_config(root, gguf)
+    capabilities = client_capabilities(client_name)
+    # VS Code as it is today: ghost text (the recorded capability set predates LSP 3.18).
+    capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities()
+    client = make_test_lsp_client()
+    env = {**os.environ, "CODETUNE_CONFIG": str(config), "CODETUNE_HOME": str(root / "data")}
+    await client.start_io(sys.executable, "-m", "codetune_lsp", env=env)
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            root_uri=root.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=root.as_uri(), name="ws")],
+        )
+    )
+    return client

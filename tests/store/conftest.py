@@ -193,7 +193,7 @@ def store_factory(db_url: str, paths: Paths) -> Iterator[Any]:
     yield factory
     for store in opened:
         store.close()
-        store.engine.dispose()
+        store.db_engine.dispose()
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from codetune_lsp.store import (
 )
 from codetune_lsp.store.canonical import sha256_hex
 from codetune_lsp.store.ids import ulid_time
-from codetune_lsp.store.models import Execution, Feedback, PromptText
+from codetune_lsp.store.tables import Execution, Feedback, PromptText
 from tests.store.conftest import make_record
 
 

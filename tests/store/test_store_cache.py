@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from codetune_lsp.store import CachedResponse, CacheRequest, Store, request_key
 from codetune_lsp.store import store as store_module
-from codetune_lsp.store.models import CacheEntry, Execution
+from codetune_lsp.store.tables import CacheEntry, Execution
 from tests.store.conftest import make_record
 
 

@@ -12,7 +12,7 @@ from codetune_lsp.dashboard import build_report
 from codetune_lsp.store import Store
 from codetune_lsp.store import dashboard as q
 from codetune_lsp.store.history import HistoryFilter, compute_stats, percentile
-from codetune_lsp.store.models import Execution
+from codetune_lsp.store.tables import Execution
 from tests.dashboard.synthetic import EXPERIMENT_TEMPLATE, add_eval_runs, fill_history
 
 from .conftest import make_record
@@ -102,8 +102,8 @@ def test_experiment_arms_counts_feedback_and_verdict(store: Store) -> None:
     assert sum(r.acceptance.decided for r in rows) == filled.feedback
 
 
-def test_evaluation_runs_are_read_when_the_table_exists(store: Store) -> None:
-    assert store.read(lambda s: q.eval_runs(s)) is None
+def test_evaluation_runs_are_read_newest_first(store: Store) -> None:
+    assert store.read(lambda s: q.eval_runs(s)) == []
     filled = fill_history(store, executions=50, days=1, now=NOW)
     add_eval_runs(store, filled, NOW)
     runs = store.read(lambda s: q.eval_runs(s))
@@ -119,7 +119,8 @@ def test_evaluation_runs_are_read_when_the_table_exists(store: Store) -> None:
     assert board["cwe-top25"][0].metrics == {"f1": 0.71, "precision": 0.78, "recall": 0.66}
     assert board["humaneval-mini"][0].version is not None
     recent = store.read(lambda s: q.eval_runs(s, since=NOW - timedelta(days=1, hours=12)))
-    assert recent is not None and {r.id for r in recent} == {3, 4, 6}
+    assert recent is not None
+    assert {r.id for r in recent} == {f"01EVALRUN{n:017d}" for n in (3, 4, 6)}
 
 
 def test_frequent_errors_are_counted_with_the_latest_message(store: Store) -> None:

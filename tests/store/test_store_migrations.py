@@ -22,7 +22,7 @@ from codetune_lsp.store.migrate import (
     script_directory,
     upgrade,
 )
-from codetune_lsp.store.models import Base
+from codetune_lsp.store.tables import Base
 from tests.store.conftest import make_record
 
 T0 = datetime(2026, 4, 1, 8, 0, 0)
@@ -133,8 +133,8 @@ def test_upgrade_from_every_older_revision_keeps_rows(
 
     store = open_store(StoreSettings(url=db_url), paths)  # migrates to head at start-up
     try:
-        assert current_revision(store.engine) == head_revision()
-        with store.engine.connect() as conn:
+        assert current_revision(store.db_engine) == head_revision()
+        with store.db_engine.connect() as conn:
             assert _scalar(conn, "SELECT count(*) FROM executions") == 30
             assert (
                 _scalar(

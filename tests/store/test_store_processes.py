@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from codetune_lsp.store.db import make_engine
 from codetune_lsp.store.migrate import head_revision, upgrade
-from codetune_lsp.store.models import Execution
+from codetune_lsp.store.tables import Execution
 from tests.store.conftest import REPO_ROOT, worker_env
 
 WORKER = [sys.executable, "-m", "tests.store.workers"]

@@ -8,7 +8,7 @@ import pytest
 
 from codetune_lsp.store import PromptStoreError, Store, choose_arm
 from codetune_lsp.store import prompts as repo
-from codetune_lsp.store.models import ImmutableRowError, LabelEvent, PromptVersion
+from codetune_lsp.store.tables import ImmutableRowError, LabelEvent, PromptVersion
 
 
 def test_versions_are_created_once_per_content(store: Store) -> None:

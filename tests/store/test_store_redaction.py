@@ -100,6 +100,16 @@ CANARIES: list[tuple[str, str]] = [
     ),
 ]
 
+CANARIES += [
+    ('DB_PASS = "db-Pa55-canary"', "db-Pa55-canary"),
+    # Key lines without their BEGIN line, as a context window or a selection holds them.
+    (
+        "kVWm6pMiHDXXAa0RCTAaMB8GA1UdIwQYMBaAFHU2nE0eLzPB3vyqMgtIJ4eyA0XR\n"
+        "MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAGfhEJbV7gCanary\n",
+        "MA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQELBQADggEBAGfhEJbV7gCanary",
+    ),
+]
+
 # Ordinary code must come through unchanged (else prompts are mangled and never cached).
 PLAIN_CODE = [
     "for key, value in mapping.items():",
@@ -156,6 +166,7 @@ def _write_canaries(store: Store) -> None:
             make_record(
                 rendered_prompt=f"{MARKER} prompt\n{text}",
                 output=f"{MARKER} output {text}",
+                served_output=f"{MARKER} served {text}",
                 success=False,
                 error_class="BackendError",
                 error_message=f"backend said: {text}",
@@ -177,9 +188,9 @@ def _write_canaries(store: Store) -> None:
 def _text_dump(store: Store) -> str:
     """Every string value in every table."""
     metadata = MetaData()
-    metadata.reflect(store.engine)
+    metadata.reflect(store.db_engine)
     chunks: list[str] = []
-    with store.engine.connect() as conn:
+    with store.db_engine.connect() as conn:
         for table in metadata.sorted_tables:
             columns = [c for c in table.columns if isinstance(c.type, String | Text)]
             for row in conn.execute(select(*columns)) if columns else []:
@@ -200,7 +211,7 @@ def test_canaries_are_not_in_the_sqlite_file_or_its_wal(tmp_path: Path, paths: P
     db = tmp_path / "canary.db"
     store = open_store(StoreSettings(url=f"sqlite:///{db}"), paths)
     # Keep the WAL from being checkpointed away so its bytes can be read too.
-    with store.engine.connect() as conn:
+    with store.db_engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
     _write_canaries(store)
     wal = db.with_name(db.name + "-wal")
@@ -217,7 +228,7 @@ def test_canaries_are_not_in_the_sqlite_file_or_its_wal(tmp_path: Path, paths: P
 def test_record_text_false_writes_no_prompt_or_output_bytes(tmp_path: Path, paths: Paths) -> None:
     db = tmp_path / "notext.db"
     store = open_store(StoreSettings(url=f"sqlite:///{db}", record_text=False), paths)
-    with store.engine.connect() as conn:
+    with store.db_engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
     ids = [
         store.record_execution(
@@ -251,6 +262,7 @@ def test_every_text_column_is_covered(store: Store) -> None:
             "params_json",
             "rendered_prompt_hash",
             "output",
+            "served_output",
             "finish_reason",
             "error_class",
             "error_message",
@@ -268,7 +280,7 @@ def test_every_text_column_is_covered(store: Store) -> None:
         "alembic_version": {"version_num"},
     }
     metadata = MetaData()
-    metadata.reflect(store.engine)
+    metadata.reflect(store.db_engine)
     found: dict[str, Any] = {
         t.name: {c.name for c in t.columns if isinstance(c.type, String | Text)}
         for t in metadata.sorted_tables

@@ -24,7 +24,7 @@ from codetune_lsp.store.db import (
     read_transaction,
     write_transaction,
 )
-from codetune_lsp.store.models import Execution
+from codetune_lsp.store.tables import Execution
 from tests.store.conftest import make_record
 
 
@@ -64,7 +64,7 @@ def test_synchronous_full_from_settings(tmp_path: Path, paths: Paths) -> None:
         StoreSettings(url=f"sqlite:///{tmp_path / 'f.db'}", synchronous="FULL"), paths
     )
     try:
-        assert _pragma(store.engine, "synchronous") == 2
+        assert _pragma(store.db_engine, "synchronous") == 2
     finally:
         store.close()
 

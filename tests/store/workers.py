@@ -54,7 +54,7 @@ def record(url: str, count: int) -> None:
 def migrate(url: str, start: float) -> None:
     time.sleep(max(0.0, start - time.time()))
     store = open_store(StoreSettings(url=url), _paths())
-    print(current_revision(store.engine), flush=True)
+    print(current_revision(store.db_engine), flush=True)
     store.close()
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from codetune_lsp.store.models import Base
+from codetune_lsp.store.tables import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:  # pragma: no cover - only reachable through a hand-written alembic.ini

@@ -208,7 +208,9 @@ class Execution(Base):
     params_hash: Mapped[str] = mapped_column(String(64))
     params_json: Mapped[str | None] = mapped_column(Text)
     rendered_prompt_hash: Mapped[str | None] = mapped_column(String(64))
-    output: Mapped[str | None] = mapped_column(Text)
+    output: Mapped[str | None] = mapped_column(Text)  # the model's raw answer
+    served_output: Mapped[str | None] = mapped_column(Text)  # what the user was shown
+    empty_result: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     finish_reason: Mapped[str | None] = mapped_column(String(50))
     success: Mapped[bool] = mapped_column(Boolean)
     error_class: Mapped[str | None] = mapped_column(String(200))

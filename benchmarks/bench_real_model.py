@@ -1,0 +1,226 @@
+"""The embedded model (Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M) on this CPU, measured.
+
+Parts, each a ratio against a baseline from the same run:
+  overhead  LocalBackend (llama.cpp runtime) vs a raw llama-cpp-python generate loop on the
+            same prompt: tokens/s and time to first token, alternating.
+  threads   llama.cpp with 1 thread vs one per core, raw loop, alternating (the default is
+            picked from this: see models/_llama.py).
+  prefix    a typing burst: time to first token of a request whose prompt extends the last
+            one vs a cold prompt of the same length (llama.cpp reuses the shared prefix).
+  runtimes  llama.cpp vs transformers (fp32, from the converted safetensors copy): tokens/s,
+            load time (cold conversion once, then warm), RSS of each in its own process.
+  check     `codetune-lsp check examples` wall time with the response cache off.
+
+    .venv/bin/python benchmarks/bench_real_model.py [--parts overhead,threads,prefix,runtimes,check]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from codetune_lsp.models.install import QWEN_05B, install  # noqa: E402
+
+PROMPT = (
+    "<|fim_prefix|>def parse_version(text: str) -> tuple[int, ...]:\n"
+    '    """Split a dotted version string such as 3.11.7 into integers."""\n    '
+    "<|fim_suffix|>\n<|fim_middle|>"
+)
+
+
+def gguf() -> Path:
+    data = Path(os.environ.get("CODETUNE_HOME") or tempfile.mkdtemp(prefix="bench-real-"))
+    return install(QWEN_05B, data)
+
+
+def raw_run(llm, tokens: list[int], n: int) -> tuple[float, float, int]:
+    """(time to first token, total seconds, tokens) of a greedy raw generate loop."""
+    started = time.perf_counter()
+    first = None
+    count = 0
+    for _ in llm.generate(tokens, temp=0.0, top_k=0, top_p=1.0, min_p=0.0, reset=True):
+        first = first or time.perf_counter() - started
+        count += 1
+        if count >= n:
+            break
+    return first or 0.0, time.perf_counter() - started, count
+
+
+def part_overhead(path: Path, pairs: int, n: int) -> dict:
+    from llama_cpp import Llama
+
+    from codetune_lsp.models._llama import default_threads
+    from codetune_lsp.models.base import GenerationRequest
+    from codetune_lsp.models.local import LocalBackend
+    from codetune_lsp.settings import ModelProfile
+
+    threads = default_threads()
+    llm = Llama(model_path=str(path), n_ctx=2048, n_threads=threads, verbose=False)
+    tokens = list(llm.tokenize(PROMPT.encode(), add_bos=False, special=True))
+
+    async def ours() -> list[tuple[float, float, int]]:
+        profile = ModelProfile(family="qwen2.5-coder", id=str(path), threads=threads)
+        backend = LocalBackend("bench", profile)
+        out = []
+        try:
+            await backend.ready()
+            for _ in range(pairs):
+                llm.reset()  # the raw model must not keep our prompt cached, nor we its
+                raw = raw_run(llm, tokens, n)
+                request = GenerationRequest(prompt=PROMPT, max_new_tokens=n)
+                backend.loaded.llm.reset()
+                started = time.perf_counter()
+                result = await backend.generate(request)
+                mine = (result.time_to_first_token_s or 0.0, time.perf_counter() - started,
+                        result.tokens_out)  # fmt: skip
+                out.append((raw, mine))
+        finally:
+            await backend.close()
+        return out
+
+    rows = asyncio.run(ours())
+    raw_tps = [r[2] / r[1] for r, _ in rows]
+    our_tps = [m[2] / m[1] for _, m in rows]
+    return {
+        "threads": threads,
+        "raw tokens/s (median)": statistics.median(raw_tps),
+        "codetune tokens/s (median)": statistics.median(our_tps),
+        "speed ratio codetune/raw": statistics.median(
+            o / r for o, r in zip(our_tps, raw_tps, strict=True)
+        ),
+        "raw first token ms": 1000 * statistics.median(r[0] for r, _ in rows),
+        "codetune first token ms": 1000 * statistics.median(m[0] for _, m in rows),
+    }
+
+
+def part_threads(path: Path, pairs: int, n: int) -> dict:
+    from llama_cpp import Llama
+
+    cores = os.cpu_count() or 1
+    results: dict[int, list[float]] = {1: [], cores: []}
+    models = {t: Llama(model_path=str(path), n_ctx=1024, n_threads=t, n_threads_batch=t,
+                       verbose=False) for t in results}  # fmt: skip
+    tokens = list(models[1].tokenize(PROMPT.encode(), add_bos=False, special=True))
+    for _ in range(pairs):
+        for t, llm in models.items():
+            llm.reset()
+            _, seconds, count = raw_run(llm, tokens, n)
+            results[t].append(count / seconds)
+    load = os.getloadavg()[0]
+    return {
+        "load average during the run": load,
+        **{f"{t} thread(s) tokens/s (median)": statistics.median(v) for t, v in results.items()},
+        f"ratio {cores} threads / 1": statistics.median(results[cores])
+        / statistics.median(results[1]),
+    }
+
+
+def part_prefix(path: Path, bursts: int) -> dict:
+    from llama_cpp import Llama
+
+    from codetune_lsp.models._llama import default_threads
+
+    llm = Llama(model_path=str(path), n_ctx=4096, n_threads=default_threads(), verbose=False)
+    body = Path(ROOT / "codetune_lsp" / "models" / "install.py").read_text()[:3000]
+    cold, warm = [], []
+    for i in range(bursts):
+        base = f"# burst {i}\n" + body
+        llm.reset()
+        first, _, _ = raw_run(llm, list(llm.tokenize(base.encode(), add_bos=False)), 1)
+        cold.append(first)
+        typed = base + "\nx = 1"  # the user typed a few characters: the prompt grew
+        first2, _, _ = raw_run(llm, list(llm.tokenize(typed.encode(), add_bos=False)), 1)
+        warm.append(first2)
+    return {
+        "prompt tokens": len(llm.tokenize(body.encode(), add_bos=False)),
+        "first request first token ms": 1000 * statistics.median(cold),
+        "next keystroke first token ms": 1000 * statistics.median(warm),
+        "ratio next/first (goal <= 0.3)": statistics.median(
+            w / c for w, c in zip(warm, cold, strict=True)
+        ),
+    }
+
+
+RUNTIME_CHILD = Path(__file__).with_name("_runtime_child.py")
+
+
+def part_runtimes(path: Path, n: int) -> dict:
+    out = {}
+    prompt = PROMPT.replace("\n", "\\n") + "\n"
+    for label, runtime in (("llama.cpp", "llama.cpp"), ("transformers cold", "transformers"),
+                           ("transformers warm", "transformers")):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, str(RUNTIME_CHILD), str(path), runtime, str(n)],
+            input=prompt * 3,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        )
+        out[label] = json.loads(done.stdout.strip().splitlines()[-1])
+    out["speed ratio llama.cpp / transformers"] = (
+        out["llama.cpp"]["tokens_per_s"] / out["transformers warm"]["tokens_per_s"]
+    )
+    return out
+
+
+def part_check() -> dict:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "codetune_lsp", "--set", "store.cache_enabled=false", "check",
+         "--format", "json", "examples"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    findings = json.loads(done.stdout)["findings"] if done.stdout.strip() else []
+    return {
+        "wall s": time.perf_counter() - started,
+        "findings": len(findings),
+        "exit": done.returncode,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--parts", default="overhead,threads,prefix,runtimes,check")
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    home = Path(tempfile.mkdtemp(prefix="bench-real-home-"))
+    os.environ.setdefault("CODETUNE_HOME", str(home))
+    os.environ.setdefault("CODETUNE_CONFIG", str(home / "config.toml"))
+    path = gguf()
+    results: dict[str, dict] = {}
+    for part in args.parts.split(","):
+        started = time.perf_counter()
+        if part == "overhead":
+            results[part] = part_overhead(path, args.pairs, args.tokens)
+        elif part == "threads":
+            results[part] = part_threads(path, args.pairs, args.tokens)
+        elif part == "prefix":
+            results[part] = part_prefix(path, args.pairs)
+        elif part == "runtimes":
+            results[part] = part_runtimes(path, args.tokens)
+        elif part == "check":
+            results[part] = part_check()
+        print(f"== {part} ({time.perf_counter() - started:.0f} s)")
+        for key, value in results[part].items():
+            print(f"  {key:<40} {value if not isinstance(value, float) else round(value, 3)}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

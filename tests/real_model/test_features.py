@@ -1,0 +1,148 @@
+"""Every feature with the embedded Qwen2.5-Coder-0.5B, as a user meets it.
+
+Times are printed (run with -s to see them), never asserted.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+
+from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.prompts.edits import apply_edits
+from tests.e2e.model_server import open_doc
+
+from .conftest import qwen_config, start_qwen_client
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+EXAMPLES = Path(__file__).parents[2] / "examples"
+FUNCTION = (
+    "def is_palindrome(text: str) -> bool:\n"
+    '    """Return True when text reads the same backwards, ignoring case and spaces."""\n'
+    "    "
+)
+UNDOCUMENTED = (
+    "import math\n\n\n"
+    "def distance(a, b):\n"
+    "    dx = a[0] - b[0]\n"
+    "    dy = a[1] - b[1]\n"
+    "    return math.sqrt(dx * dx + dy * dy)\n"
+)
+
+
+def _without_docstrings(tree: ast.AST) -> str:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+async def test_an_inline_completion_in_a_function_body_leaves_valid_python(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    client = await start_qwen_client(tmp_path, qwen_gguf)
+    try:
+        uri = (tmp_path / "words.py").as_uri()
+        open_doc(client, uri, FUNCTION)
+        cursor = types.Position(line=2, character=4)
+        started = time.perf_counter()
+        result = await client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=cursor,
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        )
+        print(f"inline completion: {time.perf_counter() - started:.2f}s")
+        items = result.items if isinstance(result, types.InlineCompletionList) else result
+        assert items, "the real model should suggest a body"
+        text = items[0].insert_text
+        text = text if isinstance(text, str) else text.value
+        print(repr(text))
+        completed = FUNCTION + text + "\n"
+        ast.parse(completed)  # raises SyntaxError / IndentationError when the body is broken
+        assert "return" in text
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
+def test_check_finds_the_sql_injection_and_the_shell_command(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    config = qwen_config(tmp_path, qwen_gguf)
+    env = {**os.environ, "CODETUNE_CONFIG": str(config), "CODETUNE_HOME": str(tmp_path / "data")}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "codetune_lsp",
+            "check",
+            "--format",
+            "json",
+            "examples/unsafe_app.py",
+        ],
+        cwd=EXAMPLES.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=850,
+    )
+    print(f"check examples/unsafe_app.py: {time.perf_counter() - started:.1f}s")
+    assert result.returncode == 1, result.stderr
+    found = {(f["rule"], f["line"]) for f in json.loads(result.stdout)["findings"]}
+    print(sorted(found))
+    assert ("CWE-89", 10) in found
+    assert ("CWE-78", 21) in found
+
+
+async def test_the_docstring_action_documents_the_function_and_changes_nothing_else(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    client = await start_qwen_client(tmp_path, qwen_gguf)
+    try:
+        path = tmp_path / "geometry.py"
+        path.write_text(UNDOCUMENTED)
+        uri = path.as_uri()
+        open_doc(client, uri, UNDOCUMENTED)
+        at = types.Position(line=4, character=6)
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=types.Range(start=at, end=at),
+                context=types.CodeActionContext(diagnostics=[]),
+            )
+        )
+        docstring = next(a for a in actions if a.title.startswith("AI: Add docstring"))
+        started = time.perf_counter()
+        resolved = await client.code_action_resolve_async(docstring)
+        print(f"docstring action: {time.perf_counter() - started:.1f}s")
+        (change,) = resolved.edit.document_changes
+        snap = DocumentSnapshot(uri, 1, "python", UNDOCUMENTED, "utf-16")
+        after = apply_edits(UNDOCUMENTED, snap, list(change.edits))
+        print(after)
+        tree = ast.parse(after)
+        function = next(n for n in tree.body if isinstance(n, ast.FunctionDef))
+        assert ast.get_docstring(function)
+        assert _without_docstrings(tree) == _without_docstrings(ast.parse(UNDOCUMENTED))
+    finally:
+        await client.shutdown_session()
+        await client.stop()

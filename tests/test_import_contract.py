@@ -1,0 +1,102 @@
+"""The house's layers, checked over the package's source (every import, lazy ones included).
+
+Lower layers never import higher ones; heavy or specialised dependencies stay in the one
+place that owns them: torch and transformers in the local backend, SQLAlchemy and alembic
+in ``store/``, Jinja in the renderer.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import codetune_lsp
+
+PACKAGE = Path(codetune_lsp.__file__).parent
+
+# Lowest first. A module may import its own layer's modules only where the layer says so.
+LAYERS: list[tuple[set[str], bool]] = [  # (top-level names, siblings may import each other)
+    (
+        {"", "paths", "redaction", "settings", "documents", "framing", "scheduling"}
+        | {"workspace", "parent", "logs"},
+        True,
+    ),
+    ({"store", "models"}, False),
+    ({"prompts"}, False),
+    ({"engine"}, False),
+    ({"services"}, False),
+    ({"features"}, False),
+    ({"report", "dashboard"}, False),
+    ({"evaluation"}, False),  # drives the features exactly as an editor does
+    ({"server", "protocol", "handlers", "transports"}, True),  # the LSP layer
+    ({"cli", "__main__"}, True),
+]
+LOCAL_BACKEND = {"models._hf", "models.local", "models._llama"}
+OWNERS = {  # third-party package -> where it may be imported
+    "torch": lambda m: m in LOCAL_BACKEND,
+    "transformers": lambda m: m in LOCAL_BACKEND,
+    "sqlalchemy": lambda m: m.startswith("store"),
+    "alembic": lambda m: m.startswith("store"),
+    # Prompt templates render in the sandboxed renderer; the HTML report's own (package-owned,
+    # autoescaped) page template renders in the dashboard.
+    "jinja2": lambda m: m in {"prompts.render", "dashboard.render"},
+}
+
+
+def modules() -> Iterator[tuple[str, ast.Module]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        yield ".".join(parts), ast.parse(path.read_text(encoding="utf-8"))
+
+
+def imports(tree: ast.Module) -> Iterator[str]:
+    """Absolute module names imported anywhere in ``tree``, relative to nothing."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "codetune_lsp":
+                yield from (f"codetune_lsp.{alias.name}" for alias in node.names)
+            else:
+                yield node.module
+
+
+def layer_of(module: str) -> int:
+    top = module.split(".", 1)[0]
+    for index, (names, _) in enumerate(LAYERS):
+        if top in names:
+            return index
+    raise AssertionError(f"codetune_lsp.{module} belongs to no layer: add it to LAYERS")
+
+
+def test_every_module_has_a_layer() -> None:
+    for module, _ in modules():
+        layer_of(module)
+
+
+def test_no_module_imports_a_higher_layer_or_a_sibling_package() -> None:
+    wrong = []
+    for module, tree in modules():
+        here, top = layer_of(module), module.split(".", 1)[0]
+        for name in imports(tree):
+            if not name.startswith("codetune_lsp.") or name == "codetune_lsp.__version__":
+                continue
+            target = name.removeprefix("codetune_lsp.")
+            there, other = layer_of(target), target.split(".", 1)[0]
+            siblings_ok = LAYERS[here][1]
+            if there > here or (there == here and other != top and not siblings_ok):
+                wrong.append(f"codetune_lsp.{module} imports {name}")
+    assert wrong == []
+
+
+def test_heavy_dependencies_stay_with_their_owner() -> None:
+    wrong = []
+    for module, tree in modules():
+        for name in imports(tree):
+            owner = OWNERS.get(name.split(".", 1)[0])
+            if owner is not None and not owner(module):
+                wrong.append(f"codetune_lsp.{module} imports {name}")
+    assert wrong == []
