@@ -367,7 +367,7 @@ async def test_completion_and_code_action_templates_run_through_the_engine(
     from codetune_lsp.prompts.library import PromptLibrary
     from codetune_lsp.settings import Settings
     from codetune_lsp.store import open_store
-    from codetune_lsp.store.models import Execution
+    from codetune_lsp.store.tables import Execution
 
     path, _ = published_dir
     models = {
