@@ -33,9 +33,16 @@ LAYERS: list[tuple[set[str], bool]] = [  # (top-level names, siblings may import
     ({"cli", "__main__"}, True),
 ]
 LOCAL_BACKEND = {"models._hf", "models.local", "models._llama"}
+NATIVE_MODELS = "models.codet5p"  # model implementations the local backend runs
+
+
+def _local(module: str) -> bool:
+    return module in LOCAL_BACKEND or module.startswith(NATIVE_MODELS)
+
+
 OWNERS = {  # third-party package -> where it may be imported
-    "torch": lambda m: m in LOCAL_BACKEND,
-    "transformers": lambda m: m in LOCAL_BACKEND,
+    "torch": _local,
+    "transformers": _local,
     "sqlalchemy": lambda m: m.startswith("store"),
     "alembic": lambda m: m.startswith("store"),
     # Prompt templates render in the sandboxed renderer; the HTML report's own (package-owned,

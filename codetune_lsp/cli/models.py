@@ -170,6 +170,7 @@ def info(cli: CliContext, name: str) -> None:
         ),
         ("licence", row.licence),
     ]
+    facts += _computed_memory(row)
     if row.notes:
         facts.append(("notes", row.notes))
     if row.refused:
@@ -179,6 +180,24 @@ def info(cli: CliContext, name: str) -> None:
         click.echo(f"{key:<{width}}  {value}")
     if row.licence_note:
         click.echo(f"\n{row.licence_note}")
+
+
+def _computed_memory(row: FamilyProfile) -> list[tuple[str, Any]]:
+    """Native CodeT5+ rows: weights memory per precision, counted on the meta device."""
+    from codetune_lsp.models.codet5p import ARCHITECTURE
+    from codetune_lsp.models.codet5p.shapes import DECODERS
+
+    if row.architecture != ARCHITECTURE or row.key not in DECODERS:
+        return []
+    try:
+        from codetune_lsp.models.codet5p.memory import variant_memory
+    except ImportError:  # no torch: the table's figures above are all there is
+        return []
+    memory = variant_memory(row.key)
+    lines: list[tuple[str, Any]] = [("parameters (config)", f"{memory.parameters:,}")]
+    for precision, size in memory.bytes.items():
+        lines.append((f"weights {precision}", f"{size / 2**30:.1f} GiB ({size:,} bytes)"))
+    return lines
 
 
 @models_group.command("check")

@@ -137,6 +137,10 @@ def load(
     name: str, profile: ModelProfile, row: FamilyProfile, progress: Callable[[str], None]
 ) -> LoadedModel:
     """Load tokenizer and weights for ``profile``; every failure is one ``BackendError``."""
+    if row.architecture == "CodeT5pEncoderDecoderModel":  # native, never remote code
+        from codetune_lsp.models.codet5p import loader as codet5p
+
+        return codet5p.load(name, profile, row, progress)
     started = time.perf_counter()
     source = profile.id
     if not source:

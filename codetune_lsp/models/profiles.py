@@ -306,31 +306,48 @@ _ROWS: tuple[FamilyProfile, ...] = (
     ),
 )
 
-_CODET5P_REFUSAL = (
-    "CodeT5+ {size} is a custom encoder-decoder whose published remote code fails on current "
-    "transformers, and remote code is never run by default"
+# Salesforce's HumanEval script for CodeT5+ 2B/6B/16B: cut the output at these.
+CODET5P_STOPS = ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+# InstructCodeT5+ was tuned on Code Alpaca prompts.
+ALPACA_CHAT = ChatFormat(
+    system="", user="### Instruction:\n", assistant="### Response:", sep="\n\n"
+)
+# Weights only, GB, computed from the published configs on the meta device (see
+# codetune_lsp/models/codet5p/memory.py; `models info` recomputes them).
+_CODET5P_MEMORY = {
+    "2b": MemoryFacts(6.2, 3.4, 2.2, estimated=False),
+    "6b": MemoryFacts(14.9, 7.9, 4.9, estimated=False),
+    "16b": MemoryFacts(33.0, 17.2, 10.3, estimated=False),
+}
+_CODET5P_NATIVE = (
+    "Native implementation (no remote code). Prompt conventions as Salesforce ran it: the "
+    "prompt goes to the encoder and, after the start token, to the decoder, which continues "
+    "it; four spaces are sent as a tab and tabs come back as four spaces."
 )
 
 
 def _codet5p(
-    size: str, params_b: float, *, py: bool = False, refused: bool = False
+    size: str, params_b: float, *, py: bool = False, native: bool = False
 ) -> FamilyProfile:
     name = f"codet5p-{size}{'-py' if py else ''}"
     return FamilyProfile(
         key=name,
         family="codet5p",
         hub_id=f"Salesforce/{name}",
-        architecture="CodeT5pEncoderDecoderModel" if refused else "T5ForConditionalGeneration",
+        architecture="CodeT5pEncoderDecoderModel" if native else "T5ForConditionalGeneration",
         base_model="CodeT5+" + (" (further trained on Python)" if py else ""),
         params_b=params_b,
-        context_length=2048 if refused else 512,
-        tokenizer="CodeGen BPE" if refused else "RoBERTa byte-level BPE + <extra_id_N> sentinels",
+        context_length=2048 if native else 512,
+        tokenizer="CodeGen BPE (vocab 51200)"
+        if native
+        else "RoBERTa byte-level BPE + <extra_id_N> sentinels",
         licence="bsd-3-clause",
-        memory=_scaled(params_b),
+        memory=_CODET5P_MEMORY.get(size, _scaled(params_b)),
         seq2seq=True,
-        eos_tokens=("</s>", "<extra_id_1>"),
-        fim=None if refused else T5_SPAN,
-        refused=_CODET5P_REFUSAL.format(size=size) if refused else "",
+        stop=CODET5P_STOPS if native else (),
+        eos_tokens=("<|endoftext|>",) if native else ("</s>", "<extra_id_1>"),
+        fim=None if native else T5_SPAN,
+        notes=_CODET5P_NATIVE if native else "",
     )
 
 
@@ -339,15 +356,16 @@ _ROWS += (
     _codet5p("220m", 0.22, py=True),
     _codet5p("770m", 0.77),
     _codet5p("770m", 0.77, py=True),
-    _codet5p("2b", 2.0, refused=True),
-    _codet5p("6b", 6.0, refused=True),
-    _codet5p("16b", 16.0, refused=True),
+    _codet5p("2b", 3.1, native=True),
+    _codet5p("6b", 7.4, native=True),
+    _codet5p("16b", 16.5, native=True),
     FamilyProfile(
         **{
-            **_codet5p("16b", 16.0, refused=True).__dict__,
+            **_codet5p("16b", 16.5, native=True).__dict__,
             "key": "instructcodet5p-16b",
             "hub_id": "Salesforce/instructcodet5p-16b",
-            "refused": _CODET5P_REFUSAL.format(size="instruct 16B"),
+            "base_model": "CodeT5+ 16B, instruction-tuned (Code Alpaca)",
+            "chat_format": ALPACA_CHAT,
         }
     ),
     FamilyProfile(

@@ -98,19 +98,22 @@ def test_codet5p_small_models_infill_with_sentinels_in_a_512_context():
 
 
 @pytest.mark.parametrize("key", ["codet5p-2b", "codet5p-6b", "codet5p-16b", "instructcodet5p-16b"])
-def test_large_codet5p_models_are_listed_but_refused(key: str):
+def test_large_codet5p_models_load_natively_with_salesforce_conventions(key: str):
     row = FAMILY_TABLE[key]
-    assert row.params_b >= 2
+    assert row.params_b >= 3 and not row.refused
+    assert row.architecture == "CodeT5pEncoderDecoderModel" and row.seq2seq
+    assert row.context_length == 2048 and row.fim is None
+    assert row.stop == ("\nclass", "\ndef", "\n#", "\nif", "\nprint")
+    assert row.eos_tokens == ("<|endoftext|>",)
+    assert not row.memory.estimated and row.memory.nf4_gb < row.memory.int8_gb
     profile = ModelProfile(family="codet5p", id=row.hub_id)
     assert family_for("big", profile) is row
-    for trust in (False, True):
-        with pytest.raises(BackendError) as info:
-            refuse_if_unsupported(
-                "big", ModelProfile(family="codet5p", id=row.hub_id, trust_remote_code=trust), row
-            )
-        assert "not supported" in str(info.value) and "codet5p-220m-py" in info.value.fix
-    # Served remotely it is the server's business.
-    refuse_if_unsupported("big", ModelProfile(family="codet5p", id=row.hub_id, backend="tgi"), row)
+    refuse_if_unsupported("big", profile, row)  # loads locally, remote code or not
+    chat = [ChatMessage("system", "S"), ChatMessage("user", "U")]
+    if key.startswith("instruct"):
+        assert row.format_chat(chat) == "S\n\n### Instruction:\nU\n\n### Response:"
+    else:
+        assert row.format_chat(chat) == "S\n\nU"
 
 
 def test_profile_matching_by_variant_then_hub_id_then_family():
