@@ -19,3 +19,10 @@ def need(module: str, why: str) -> ModuleType:
         if os.environ.get("CI"):
             pytest.fail(f"CI installs every test dependency: {message}")
         pytest.skip(message)
+
+
+def missing(message: str) -> None:
+    """Something a test needs is absent: fail under CI (setup installs it), else skip."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI installs every test dependency: {message}")
+    pytest.skip(message)

@@ -47,7 +47,7 @@ OWNERS = {  # third-party package -> where it may be imported
     "alembic": lambda m: m.startswith("store"),
     # Prompt templates render in the sandboxed renderer; the HTML report's own (package-owned,
     # autoescaped) page template renders in the dashboard.
-    "jinja2": lambda m: m in {"prompts.render", "dashboard.render"},
+    "jinja2": lambda m: m in {"prompts.render", "prompts._sizes", "dashboard.render"},
 }
 
 

@@ -36,6 +36,7 @@ ERRORS = (
 EXPERIMENT_TEMPLATE = "completion.infill"
 ARM_ACCEPTANCE = {"A": 0.35, "B": 0.6}
 
+
 @dataclass
 class Filled:
     executions: int = 0

@@ -18,6 +18,9 @@ from typing import NoReturn
 
 import pytest
 
+from tests.needs import missing
+from tests.needs import need as need_module
+
 from tests.e2e.forced_template import FORCED
 from tests.e2e.model_server import write_config
 from tests.editors.tiny_action import TINY_EDIT
@@ -47,13 +50,13 @@ class Workspace:
 def need(binary: str) -> str:
     path = shutil.which(binary)
     if path is None:
-        pytest.skip(f"{binary} is not installed (editors/install-test-clients.sh installs it)")
+        missing(f"{binary} is not installed (editors/install-test-clients.sh installs it)")
     return path
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    need_module("torch", "the local backend, extra 'local'")
     from tests.models.tiny_models import build_llama
 
     return build_llama(tmp_path_factory.mktemp("editors-llama"))

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
+
 from .conftest import ROOT, SERVER_COMMAND, Workspace, need, run_client
 from .tiny_action import TITLE
 
@@ -19,7 +21,7 @@ def test_eglot_flymake_diagnostics_completion_and_command_code_action(
 ) -> None:
     emacs = need("emacs")
     if not list(ELPA.glob("eglot-*")):
-        pytest.skip("eglot is not installed (apt-get install elpa-eglot)")
+        missing("eglot is not installed (apt-get install elpa-eglot)")
     out = workspace.root.parent / "emacs.json"
     env = {
         **workspace.env,

@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+from tests.needs import missing
+
 from .conftest import EDITORS, SERVER_COMMAND, Workspace, need
 from .tiny_action import TITLE
 
@@ -20,7 +22,7 @@ def test_inline_completion_pull_diagnostics_resolve_and_cancellation(
 ) -> None:
     node = need("node")
     if not (CLIENT / "node_modules" / "vscode-languageserver-protocol").is_dir():
-        pytest.skip("run `npm ci` in editors/node-client-test (install-test-clients.sh does)")
+        missing("run `npm ci` in editors/node-client-test (install-test-clients.sh does)")
     env = {**workspace.env, "CT_CMD": json.dumps(SERVER_COMMAND), "CT_FILE": str(workspace.source)}
     env["CT_ACTION"] = TITLE
     proc = subprocess.run(

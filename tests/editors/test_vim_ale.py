@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
+
 from .conftest import EDITORS, Workspace, need, run_client
 from .tiny_action import TITLE
 
@@ -17,7 +19,7 @@ def test_ale_diagnostics_completion_and_code_action(workspace: Workspace) -> Non
     vim = need("vim")
     ale = next((d for d in ALE_DIRS if (d / "autoload" / "ale.vim").exists()), None)
     if ale is None:
-        pytest.skip("ALE is not installed (apt-get install vim-ale)")
+        missing("ALE is not installed (apt-get install vim-ale)")
     out = workspace.root.parent / "vim.json"
     env = {
         **workspace.env,

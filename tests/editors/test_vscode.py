@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.needs import missing
+
 from codetune_lsp import settings as S
 
 from .conftest import EDITORS
@@ -58,7 +60,7 @@ def test_settings_are_the_servers_non_privileged_keys_in_user_scope() -> None:
 def test_the_extension_compiles(tmp_path: Path) -> None:
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("npm is not installed")
+        missing("npm is not installed")
     if not (EXTENSION / "node_modules" / "typescript").is_dir():
         ci = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],

@@ -11,11 +11,12 @@ from codetune_lsp.engine import Engine
 from codetune_lsp.paths import Paths
 from codetune_lsp.prompts.library import PromptLibrary
 from codetune_lsp.settings import ModelProfile, Settings, StoreSettings
+from tests.needs import need
 
 
 @pytest.fixture(scope="session")
 def tiny_llama_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (extra 'local')")
+    need("torch", "the local backend, extra 'local'")
     from tests.models.tiny_models import build_llama
 
     return build_llama(tmp_path_factory.mktemp("engine-llama"))

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-torch = pytest.importorskip("torch")
+from tests.needs import need
+
+torch = need("torch", "the local backend, extra 'local'")
 
 from codetune_lsp.models.base import GenerationRequest  # noqa: E402
 from codetune_lsp.models.codet5p.configuration import CodeT5pConfig  # noqa: E402
@@ -272,7 +274,7 @@ async def test_half_precision_loads_generate_like_the_model_itself(
 async def test_bitsandbytes_quantized_load_generates_like_the_model_itself(
     published_dir: tuple[Path, Any], quantization: str
 ):
-    pytest.importorskip("bitsandbytes")
+    need("bitsandbytes", "quantized local models")
     from transformers import BitsAndBytesConfig
 
     path, _ = published_dir
@@ -329,9 +331,7 @@ async def test_instruct_profile_renders_a_chat_in_code_alpaca_form(
     backend = LocalBackend("i5", profile)
     try:
         result = await backend.generate(
-            GenerationRequest(
-                messages=(ChatMessage("user", "Write add(a, b)."),), max_new_tokens=6
-            )
+            GenerationRequest(messages=(ChatMessage("user", "Write add(a, b)."),), max_new_tokens=6)
         )
     finally:
         await backend.close()

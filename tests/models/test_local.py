@@ -20,8 +20,9 @@ from codetune_lsp.models.local import LocalBackend
 from codetune_lsp.models.profiles import DEEPSEEK_EOS, DEEPSEEK_EOT
 from codetune_lsp.settings import ModelProfile
 from tests.models.helpers import PROMPTS, load_reference, reference_greedy
+from tests.needs import need
 
-pytest.importorskip("torch")
+need("torch", "the local backend, extra 'local'")
 pytestmark = pytest.mark.timeout(120)
 
 

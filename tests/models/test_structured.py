@@ -10,6 +10,7 @@ from codetune_lsp.models.base import GenerationRequest
 from codetune_lsp.models.local import LocalBackend
 from codetune_lsp.models.structured import check_output, parse_lenient, validation_errors
 from codetune_lsp.settings import ModelProfile
+from tests.needs import need
 
 FINDING = {
     "type": "object",
@@ -45,7 +46,7 @@ def test_numeric_bounds_are_checked_not_trusted():
 
 @pytest.mark.timeout(120)
 async def test_local_decoding_is_constrained_to_the_schema(tiny_llama: Path):
-    pytest.importorskip("xgrammar", reason="constrained decoding needs xgrammar")
+    need("xgrammar", "constrained decoding with transformers")
     backend = LocalBackend("tiny", ModelProfile(id=str(tiny_llama)))
     try:
         free = await backend.generate(GenerationRequest(prompt="Report: ", max_new_tokens=60))

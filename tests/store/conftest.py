@@ -26,6 +26,7 @@ import pytest
 from codetune_lsp.paths import Paths
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store import ExecutionRecord, Store, open_store
+from tests.needs import missing
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -85,21 +86,21 @@ class PgServer:
 def pg_server() -> Iterator[PgServer]:
     bindir = find_pg_bin()
     if bindir is None:
-        pytest.skip(
+        missing(
             "PostgreSQL server binaries (initdb, pg_ctl) not found: install the Debian "
             "package `postgresql` or set CODETUNE_PG_BIN to run the PostgreSQL store tests"
         )
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed: pip install 'codetune-lsp[postgres]'")
+        missing("psycopg is not installed: pip install 'codetune-lsp[postgres]'")
     run_as: dict[str, Any] = {}
     base = Path(tempfile.mkdtemp(prefix="codetune-pg-"))
     if os.geteuid() == 0:  # initdb refuses to run as root
         try:
             account = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no unprivileged `postgres` user")
+            missing("running as root and there is no unprivileged `postgres` user")
         os.chown(base, account.pw_uid, account.pw_gid)
         run_as = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
     data = base / "data"
