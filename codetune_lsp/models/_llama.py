@@ -10,6 +10,7 @@ evaluates what differs), which is what typing produces.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,20 +33,57 @@ if TYPE_CHECKING:
 DEFAULT_CONTEXT = 8192
 
 
-def default_threads() -> int:
-    """One thread per physical core but one, at least one.
-
-    llama.cpp's threads spin while they wait for each other, so when the machine has other
-    work (the editor, the server's own loop, a build) a thread per core collapses: on 2 busy
-    cores, 2 threads gave 0.7 tokens/s and 1 thread 9.1 (benchmarks/bench_llama_threads.py).
-    """
+def physical_cores() -> int:
     try:
         import psutil
 
         cores = psutil.cpu_count(logical=False)
     except Exception:
         cores = None
-    return max(1, (cores or os.cpu_count() or 1) - 1)
+    return max(1, cores or os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    """The thread count a model starts with: one per physical core but one, at least one."""
+    return max(1, physical_cores() - 1)
+
+
+class ThreadChooser:
+    """Threads for the next generation, from how busy the other processes were lately.
+
+    llama.cpp's threads spin while they wait for each other, so a thread per core collapses
+    when anything else runs: on 2 cores, 2 threads gave 37.9 tokens/s on an idle machine and
+    0.7 on a busy one, where 1 thread gave 24.8 and 9.1 (benchmarks/bench_real_model.py).
+    So: every core while the rest of the machine is idle, one core fewer per core others use.
+    """
+
+    def __init__(self, cores: int) -> None:
+        self.cores = cores
+        self._last: tuple[float, float, float] | None = None
+
+    @staticmethod
+    def _sample() -> tuple[float, float, float]:
+        import psutil
+
+        system = psutil.cpu_times()
+        busy = system.user + system.nice + system.system
+        busy += getattr(system, "irq", 0.0) + getattr(system, "softirq", 0.0)
+        busy += getattr(system, "steal", 0.0)
+        own = psutil.Process().cpu_times()
+        return time.monotonic(), busy, own.user + own.system
+
+    def choose(self) -> int:
+        try:
+            now = self._sample()
+        except Exception:
+            return default_threads()
+        last, self._last = self._last, now
+        if last is None or now[0] - last[0] <= 0:
+            return default_threads()
+        others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0])
+        if others < 0.5:
+            return self.cores
+        return max(1, self.cores - math.ceil(others))
 
 
 @dataclass
@@ -66,6 +104,7 @@ class LlamaModel:
     threads: int
     chat_template: str | None
     add_bos: bool = False
+    chooser: ThreadChooser | None = None  # None: the profile fixed the thread count
     device: str = "cpu"
     quantization: str = "gguf"
     seq2seq: bool = False
@@ -161,6 +200,7 @@ def load(
         threads=threads,
         chat_template=chat_template,
         add_bos=str(llm.metadata.get("tokenizer.ggml.add_bos_token", "")).lower() == "true",
+        chooser=None if profile.threads else ThreadChooser(physical_cores()),
     )
     progress("ready")
     return loaded
@@ -182,11 +222,21 @@ def constraint(loaded: LlamaModel, schema: Mapping[str, Any]) -> Any:
     return grammar
 
 
+def _set_threads(loaded: LlamaModel) -> None:
+    if loaded.chooser is None:
+        return
+    wanted = loaded.chooser.choose()
+    if wanted != loaded.threads:
+        llama_cpp.llama_set_n_threads(loaded.llm.ctx, wanted, wanted)
+        loaded.threads = wanted
+
+
 def run_batch(loaded: LlamaModel, slots: Sequence[Slot], constraints: Sequence[Any] = ()) -> None:
     """Generate for each slot in turn; every slot is finished when this returns."""
     eos = frozenset(loaded.eos_ids)
     grammar = constraints[0] if constraints else None
     for slot in slots:
+        _set_threads(loaded)
         tokens = loaded.encode(slot.prompt_text)
         slot.begin(len(tokens), loaded.decode)
         request = slot.request
