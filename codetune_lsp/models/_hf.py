@@ -133,6 +133,20 @@ def _quantization_config(profile: ModelProfile, cuda: bool) -> BitsAndBytesConfi
     )
 
 
+def placement(profile: ModelProfile, cuda: bool, quant: Any) -> dict[str, Any]:
+    """``from_pretrained`` arguments for quantization, device map and memory limits."""
+    kwargs: dict[str, Any] = {}
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+    if profile.device_map and (cuda or quant is not None or profile.device_map != "auto"):
+        kwargs["device_map"] = profile.device_map
+    if profile.max_memory:
+        kwargs["max_memory"] = {
+            (int(k) if k.isdigit() else k): v for k, v in profile.max_memory.items()
+        }
+    return kwargs
+
+
 def load(
     name: str, profile: ModelProfile, row: FamilyProfile, progress: Callable[[str], None]
 ) -> LoadedModel:
@@ -165,15 +179,9 @@ def load(
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
         dtype = _resolve_dtype(profile, cuda)
         quant = _quantization_config(profile, cuda)
-        kwargs: dict[str, Any] = dict(common, use_safetensors=True, dtype=dtype)
-        if quant is not None:
-            kwargs["quantization_config"] = quant
-        if profile.device_map and (cuda or quant is not None or profile.device_map != "auto"):
-            kwargs["device_map"] = profile.device_map
-        if profile.max_memory:
-            kwargs["max_memory"] = {
-                (int(k) if k.isdigit() else k): v for k, v in profile.max_memory.items()
-            }
+        kwargs: dict[str, Any] = dict(
+            common, use_safetensors=True, dtype=dtype, **placement(profile, cuda, quant)
+        )
         progress(f"loading weights ({profile.quantization}, {str(dtype).removeprefix('torch.')})")
         cls = AutoModelForSeq2SeqLM if row.seq2seq else AutoModelForCausalLM
         model = cls.from_pretrained(source, **kwargs)

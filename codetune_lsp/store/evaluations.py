@@ -92,6 +92,22 @@ def create_run(session: Session, **fields: Any) -> RunInfo:
     return _run_info(row)
 
 
+def _newest(session: Session, status: str, newest_by: Any, **identity: Any) -> RunInfo | None:
+    """The newest run in ``status`` whose identity columns equal ``identity``."""
+    params = identity.pop("params")
+    conditions = [getattr(EvalRun, column) == value for column, value in identity.items()]
+    row = session.scalars(
+        select(EvalRun)
+        .where(
+            *conditions,
+            EvalRun.params_json == canonical_json(dict(params)),
+            EvalRun.status == status,
+        )
+        .order_by(newest_by.desc())
+    ).first()
+    return _run_info(row) if row is not None else None
+
+
 def find_unfinished(
     session: Session,
     *,
@@ -103,21 +119,17 @@ def find_unfinished(
     params: Mapping[str, Any],
 ) -> RunInfo | None:
     """The newest running run with exactly this identity (to resume it)."""
-    rows = session.scalars(
-        select(EvalRun)
-        .where(
-            EvalRun.suite == suite,
-            EvalRun.suite_hash == suite_hash,
-            EvalRun.mode == mode,
-            EvalRun.template_version_id == template_version_id,
-            EvalRun.model_profile == model_profile,
-            EvalRun.params_json == canonical_json(dict(params)),
-            EvalRun.status == "running",
-        )
-        .order_by(EvalRun.started_at.desc())
+    return _newest(
+        session,
+        "running",
+        EvalRun.started_at,
+        suite=suite,
+        suite_hash=suite_hash,
+        mode=mode,
+        template_version_id=template_version_id,
+        model_profile=model_profile,
+        params=params,
     )
-    row = rows.first()
-    return _run_info(row) if row is not None else None
 
 
 def _running(session: Session, run_id: str) -> EvalRun:
@@ -209,19 +221,16 @@ def find_finished(
     params: Mapping[str, Any],
 ) -> RunInfo | None:
     """The newest finished run with this identity (reused by the promotion gate)."""
-    row = session.scalars(
-        select(EvalRun)
-        .where(
-            EvalRun.suite_hash == suite_hash,
-            EvalRun.mode == mode,
-            EvalRun.template_version_id == template_version_id,
-            EvalRun.model_profile == model_profile,
-            EvalRun.params_json == canonical_json(dict(params)),
-            EvalRun.status == "finished",
-        )
-        .order_by(EvalRun.finished_at.desc())
-    ).first()
-    return _run_info(row) if row is not None else None
+    return _newest(
+        session,
+        "finished",
+        EvalRun.finished_at,
+        suite_hash=suite_hash,
+        mode=mode,
+        template_version_id=template_version_id,
+        model_profile=model_profile,
+        params=params,
+    )
 
 
 def by_version(session: Session) -> dict[int, list[RunInfo]]:

@@ -70,16 +70,11 @@ def load(
         progress("loading the tokenizer")
         tokenizer = apply_tab_convention(AutoTokenizer.from_pretrained(source, **common))
         dtype = _hf._resolve_dtype(profile, cuda)
-        kwargs: dict[str, Any] = dict(common, config=config, dtype=dtype, weights_only=True)
         quant = _hf._quantization_config(profile, cuda)
-        if quant is not None:
-            kwargs["quantization_config"] = quant
-        if profile.device_map and (cuda or quant is not None or profile.device_map != "auto"):
-            kwargs["device_map"] = profile.device_map
-        if profile.max_memory:
-            kwargs["max_memory"] = {
-                (int(k) if k.isdigit() else k): v for k, v in profile.max_memory.items()
-            }
+        kwargs: dict[str, Any] = dict(
+            common, config=config, dtype=dtype, weights_only=True,
+            **_hf.placement(profile, cuda, quant),
+        )  # fmt: skip
         progress(f"loading weights ({profile.quantization}, {str(dtype).removeprefix('torch.')})")
         model = CodeT5pForConditionalGeneration.from_pretrained(source, **kwargs)
     except BackendError:
