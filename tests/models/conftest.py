@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from tests.needs import need
 # Before anything imports huggingface_hub (it reads these once): never touch the network or
 # the real cache.
 _HF_HOME = Path(tempfile.mkdtemp(prefix="codetune-models-hf-"))
+atexit.register(shutil.rmtree, _HF_HOME, ignore_errors=True)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HOME"] = str(_HF_HOME)
