@@ -76,8 +76,10 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
 
         return security_suite()
     path = Path(name)
-    if path.suffix in (".jsonl", ".toml") and path.is_file():
-        raise SuiteError(f"{name}: user suite files are not supported yet")
+    if path.suffix in (".jsonl", ".toml"):
+        from codetune_lsp.evaluation.suites.user import load_user_suite
+
+        return load_user_suite(path)
     raise SuiteError(
         f"unknown suite {name!r}: use one of {', '.join(BUILTIN)} or a .jsonl/.toml file"
     )
