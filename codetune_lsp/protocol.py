@@ -9,6 +9,7 @@ response, errors carry a short message and no traceback, and ``exit`` stops the 
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import functools
 import inspect
@@ -95,7 +96,12 @@ class CodetuneProtocol(LanguageServerProtocol):
                 future.add_done_callback(functools.partial(self._forget, msg_id))
 
     def _forget(self, msg_id: Any, future: Any) -> None:
-        self._request_futures.pop(msg_id, None)
+        # Deferred: a future cancelled while pygls walks ``_request_futures`` (shutdown
+        # cancels every pending one) runs this callback at once, inside that walk.
+        try:
+            asyncio.get_running_loop().call_soon(self._request_futures.pop, msg_id, None)
+        except RuntimeError:  # no loop in this thread
+            self._request_futures.pop(msg_id, None)
         if not future.cancelled() and future.exception() is not None:
             # Retrieved here: pygls drops a nested handler's error once its request was
             # cancelled, and asyncio would log it as "never retrieved".

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -65,3 +67,20 @@ def test_one_features_failure_on_close_does_not_stop_the_others(tmp_path: Path, 
         text_sync.on_did_close(server, params)
     assert closed == ["file:///w/a.py"]
     assert "completion failed: completion state is corrupt" in caplog.text
+
+
+async def test_shutdown_may_cancel_futures_that_forget_themselves(tmp_path: Path) -> None:
+    """pygls cancels every pending future while it walks them at shutdown; a future that
+    removes itself when done must not change that table during the walk."""
+    import concurrent.futures
+
+    paths = Paths(tmp_path / "config.toml", "test", tmp_path / "data", "test")
+    protocol = create_server(SettingsSources(paths, {}, {}, {}, [])).protocol
+    for key in ("a", "b", "c"):
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        protocol._request_futures[key] = future
+        future.add_done_callback(functools.partial(protocol._forget, key))
+    for _, pending in protocol._request_futures.items():  # as pygls' shutdown does
+        pending.cancel()
+    await asyncio.sleep(0)  # the deferred removals run
+    assert not {"a", "b", "c"} & set(protocol._request_futures)
