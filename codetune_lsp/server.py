@@ -19,6 +19,7 @@ from codetune_lsp import __version__
 from codetune_lsp.documents import DocumentStore
 from codetune_lsp.features.code_actions import CodeActionFeature
 from codetune_lsp.features.completion import CompletionFeature
+from codetune_lsp.features.cross_file import CrossFileFeature
 from codetune_lsp.features.live_diagnostics import LiveDiagnostics
 from codetune_lsp.features.loading import ModelLoader
 from codetune_lsp.features.prompt_files import PromptFiles
@@ -77,11 +78,16 @@ class CodetuneServer(LanguageServer):
         self._closing: asyncio.Task[None] | None = None
         # The features (their modules import nothing heavy until first use).
         self.models = ModelLoader(self)
+        self.cross_file = CrossFileFeature(self)
         self.completion = CompletionFeature(self)
         self.code_actions = CodeActionFeature(self)
         self.diagnostics = LiveDiagnostics(self)
         self.prompt_files = PromptFiles(self)
         self.on_close(self.diagnostics.aclose)
+        self.on_close(self._close_cross_file)
+
+    async def _close_cross_file(self) -> None:
+        self.cross_file.close()
 
     @property
     def settings(self) -> Settings:

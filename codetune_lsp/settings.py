@@ -107,6 +107,19 @@ class ModelProfile:
 
 
 @dataclass(frozen=True)
+class CrossFileSettings:
+    """Snippets from other files of the workspace in the completion prompt (trusted
+    workspaces only, unless ``workspace.context_in_untrusted``)."""
+
+    enabled: bool = True
+    open_documents: bool = True  # the other open documents, most recently edited first
+    definitions: bool = True  # what the names before the cursor refer to (Python)
+    retrieval: bool = True  # similar code from the rest of the workspace (BM25)
+    max_snippets: int = 6
+    max_tokens: int = 512  # the prompt's share for snippets, counted with the tokenizer
+
+
+@dataclass(frozen=True)
 class CompletionSettings:
     enabled: bool = True
     # auto: ghost text where the client supports inline completion, menu items elsewhere.
@@ -117,6 +130,11 @@ class CompletionSettings:
     debounce_ms: int = 150
     timeout_ms: int = 20000
     max_new_tokens: int = 128
+    # The prompt's size in tokens (0: the model's whole window). A CPU reads about 200
+    # prompt tokens a second with the embedded model, so the default keeps a cold
+    # request within the timeout; typing reuses the model's state for the unchanged start.
+    max_prompt_tokens: int = 2048
+    cross_file: CrossFileSettings = field(default_factory=CrossFileSettings)
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,11 @@ class FeatureSettings:
 class WorkspaceSettings:
     # Workspace folders whose ``.codetune/prompts`` may be loaded (privileged).
     trusted: list[str] = field(default_factory=list)
+    # Cross-file completion context in workspaces not listed in ``trusted`` (privileged).
+    context_in_untrusted: bool = False
+    # The cross-file index: files at most, and the largest file read, in KiB.
+    index_max_files: int = 5000
+    index_max_file_kib: int = 256
 
 
 def _builtin_models() -> dict[str, ModelProfile]:
@@ -196,6 +219,7 @@ PRIVILEGED_PREFIXES: tuple[tuple[str, ...], ...] = (
     ("store", "url"),
     ("models",),
     ("workspace", "trusted"),
+    ("workspace", "context_in_untrusted"),
     ("server", "ws_allowed_origins"),
 )
 SECRET_LEAVES = frozenset({"url"})

@@ -22,7 +22,7 @@ LAYERS: list[tuple[set[str], bool]] = [  # (top-level names, siblings may import
         | {"workspace", "parent", "logs"},
         True,
     ),
-    ({"store", "models"}, False),
+    ({"store", "models", "context"}, False),
     ({"prompts"}, False),
     ({"engine"}, False),
     ({"services"}, False),
@@ -45,6 +45,8 @@ OWNERS = {  # third-party package -> where it may be imported
     "transformers": _local,
     "sqlalchemy": lambda m: m.startswith("store"),
     "alembic": lambda m: m.startswith("store"),
+    # Only the cross-file context reads workspace files, and only it reads .gitignore.
+    "pathspec": lambda m: m == "context.files",
     # Prompt templates render in the sandboxed renderer; the HTML report's own (package-owned,
     # autoescaped) page template renders in the dashboard.
     "jinja2": lambda m: m in {"prompts.render", "prompts._sizes", "dashboard.render"},

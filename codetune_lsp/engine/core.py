@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from codetune_lsp.engine.fit import AroundCursor
 from codetune_lsp.engine.generation import (
     build_generation,
     check_variables,
@@ -22,6 +23,7 @@ from codetune_lsp.engine.generation import (
     generation_params,
     max_new_tokens,
     prompt_text,
+    repo_markers,
 )
 from codetune_lsp.engine.memory import ResponseMemory
 from codetune_lsp.engine.request import (
@@ -184,9 +186,13 @@ class Engine:
         if fit is None:
             return [Piece({})]
         template, info = plan.template, plan.info
+        if isinstance(fit, AroundCursor) and "context" not in template.variables:
+            fit = fit.without_context()  # a version written before cross-file context
         fixed = [template.system, template.template]
         if "fim" in template.variables:
             fixed += fim_markers(info.fim_format).values()
+        if "repo" in template.variables:
+            fixed += repo_markers(info.repo_markers).values()
         budget = (
             info.context_length
             - max_new_tokens(template, plan.request.max_new_tokens)
@@ -208,11 +214,16 @@ class Engine:
         """Check the variables, render, and describe the execution for the history."""
         started = time.perf_counter()
         request, template = plan.request, plan.template
-        values = {"fim": fim_markers(plan.info.fim_format), **request.variables, **piece.variables}
+        values = {
+            "fim": fim_markers(plan.info.fim_format),
+            "repo": repo_markers(plan.info.repo_markers),
+            **request.variables,
+            **piece.variables,
+        }
         generation = build_generation(
             template, check_variables(template, values), request.max_new_tokens, plan.cancel
         )
-        base = self._record_base(plan, generation)
+        base = self._record_base(plan, generation, piece)
         cache = CacheRequest(
             backend=base.backend,
             model_id=base.model_id,
@@ -225,7 +236,9 @@ class Engine:
         use_cache = self._cache_policy.quick_bypass_reason(cache) is None
         return _Call(piece, generation, base, cache, use_cache, started)
 
-    def _record_base(self, plan: _Plan, generation: GenerationRequest) -> ExecutionRecord:
+    def _record_base(
+        self, plan: _Plan, generation: GenerationRequest, piece: Piece
+    ) -> ExecutionRecord:
         request, profile, document = plan.request, plan.backend.profile, plan.request.document
         return ExecutionRecord(
             feature=request.feature,
@@ -243,6 +256,7 @@ class Engine:
             experiment_arm_id=plan.resolved.arm_id,
             params=generation_params(generation),
             rendered_prompt=prompt_text(generation),
+            context=piece.context,
         )
 
     async def _cached(self, cache: CacheRequest) -> CachedResponse | None:

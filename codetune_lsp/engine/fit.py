@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
+from codetune_lsp.context.sources import Snippet
 from codetune_lsp.engine.request import Piece
 from codetune_lsp.models.base import TokenCounter
 from codetune_lsp.prompts.chunks import chunk_document
@@ -13,16 +15,70 @@ from codetune_lsp.prompts.context import fit_context
 MIN_CHUNK_TOKENS = 64
 
 
+# The most of the prompt that snippets from other files may take, whatever the setting.
+MAX_CONTEXT_SHARE = 0.5
+COMMENT_PREFIX = {"python": "#", "shellscript": "#", "ruby": "#", "lua": "--"}
+
+
 @dataclass(frozen=True)
 class AroundCursor:
-    """The text before and after a cursor, trimmed outwards from it by whole lines."""
+    """The text before and after a cursor, trimmed outwards from it by whole lines, and
+    optionally snippets of other files (in priority order) in a share of the prompt.
+
+    ``limit`` caps the prompt below the model's window (0: no cap). The snippets get up
+    to ``context_tokens`` (at most half the budget) first; the document's text gets the
+    rest, and what it leaves unused goes back to snippets that did not fit.
+    """
 
     prefix: str
     suffix: str
+    snippets: tuple[Snippet, ...] = ()
+    context_tokens: int = 0
+    limit: int = 0
+    language: str = ""
+
+    def without_context(self) -> AroundCursor:
+        return replace(self, snippets=())
 
     def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
-        fitted = fit_context(self.prefix, self.suffix, budget, count)
-        return [Piece({"prefix": fitted.prefix, "suffix": fitted.suffix})]
+        budget = min(budget, self.limit) if self.limit else budget
+        share = min(self.context_tokens, int(budget * MAX_CONTEXT_SHARE)) if self.snippets else 0
+        fitted = fit_context(self.prefix, self.suffix, budget - share, count)
+        room = min(self.context_tokens, budget - fitted.prefix_tokens - fitted.suffix_tokens)
+        chosen, report = fit_snippets(self.snippets, room, count, self.language)
+        variables = {"prefix": fitted.prefix, "suffix": fitted.suffix, "context": chosen}
+        return [Piece(variables, context=report)]
+
+
+def fit_snippets(
+    snippets: Sequence[Snippet], budget: int, count: TokenCounter, language: str
+) -> tuple[list[dict[str, str]], tuple[dict[str, object], ...]]:
+    """Whole snippets, in priority order, while they fit ``budget`` tokens. For the prompt
+    the most important comes last, nearest the cursor; each also comes as a comment
+    block for models without a repository format."""
+    if not snippets or budget <= 0:
+        return [], ()
+    mark = COMMENT_PREFIX.get(language, "//")
+    shown = [_as_variable(s, mark) for s in snippets]
+    sizes = count([f"{v['path']}\n{v['text']}\n" for v in shown])
+    chosen, report, used = [], [], 0
+    for snippet, variable, tokens in zip(snippets, shown, sizes, strict=True):
+        if used + tokens > budget:
+            continue
+        used += tokens
+        chosen.append(variable)
+        report.append({"source": snippet.source, "path": snippet.path, "tokens": tokens})
+    return chosen[::-1], tuple(report)
+
+
+def _as_variable(snippet: Snippet, mark: str) -> dict[str, str]:
+    lines = [f"{mark} {snippet.path}", *(f"{mark} {line}" for line in snippet.text.split("\n"))]
+    return {
+        "path": snippet.path,
+        "text": snippet.text,
+        "source": snippet.source,
+        "commented": "\n".join(lines),
+    }
 
 
 @dataclass(frozen=True)

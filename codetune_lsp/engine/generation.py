@@ -29,6 +29,12 @@ def fim_markers(layout: str | None) -> dict[str, str]:
     return {"prefix": before, "suffix": middle_marker, "middle": after}
 
 
+def repo_markers(markers: tuple[str, str] | None) -> dict[str, str]:
+    """The repository-level markers a template uses as ``repo.name`` and ``repo.file_sep``."""
+    name, file_sep = markers or ("", "")
+    return {"name": name, "file_sep": file_sep}
+
+
 def check_variables(template: PromptTemplate, values: Mapping[str, Any]) -> dict[str, Any]:
     """The declared variables, type-checked; a missing one is the feature's bug, named."""
     chosen = {}

@@ -36,6 +36,8 @@ class Piece:
 
     variables: Mapping[str, Any]
     lines: tuple[int, int] | None = None
+    # What went into the prompt besides the document, for the history (source, path, tokens).
+    context: tuple[Mapping[str, Any], ...] = ()
 
 
 class Fit(Protocol):

@@ -89,6 +89,7 @@ class _Host:
         from lsprotocol import types
 
         from codetune_lsp.documents import DocumentStore
+        from codetune_lsp.features.cross_file import CrossFileFeature
         from codetune_lsp.features.loading import ModelLoader
         from codetune_lsp.workspace import WorkspaceRoots
 
@@ -98,6 +99,7 @@ class _Host:
         self.roots = WorkspaceRoots()
         self.client_capabilities = types.ClientCapabilities()
         self.models = ModelLoader(self)
+        self.cross_file = CrossFileFeature(self)
 
     async def services(self) -> Any:
         return self._services

@@ -155,17 +155,31 @@ class CompletionFeature:
         services = await self.server.services()
         settings = self.settings
         await self.server.models.ready(settings.model)
+        file_name = posixpath.basename(snap.uri)
+        cursor = self.server.cross_file.gather(snap, len(prefix))
         request = EngineRequest(
             feature="completion",
             template=settings.template,
             fim_fallback=CHAT_TEMPLATE,
             model=settings.model,
             label=settings.label,
-            variables={"language": snap.language_id, "file_name": posixpath.basename(snap.uri)},
+            variables={
+                "language": snap.language_id,
+                "file_name": file_name,
+                "repo_name": cursor.repo_name if cursor else "",
+                "file_path": cursor.file_path if cursor else file_name,
+            },
             document=snap,
             unit_key=self._unit_key(snap),
             max_new_tokens=settings.max_new_tokens,
-            fit=AroundCursor(prefix, suffix),
+            fit=AroundCursor(
+                prefix,
+                suffix,
+                snippets=cursor.snippets if cursor else (),
+                context_tokens=settings.cross_file.max_tokens,
+                limit=settings.max_prompt_tokens,
+                language=snap.language_id,
+            ),
             postprocess=lambda raw: postprocess(raw, prefix, suffix),
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )

@@ -50,6 +50,7 @@ FEATURES: tuple[Route, ...] = (
     Route(types.TEXT_DOCUMENT_DID_CHANGE, text_sync.on_did_change),
     Route(types.TEXT_DOCUMENT_DID_SAVE, text_sync.on_did_save),
     Route(types.TEXT_DOCUMENT_DID_CLOSE, text_sync.on_did_close),
+    Route(types.WORKSPACE_DID_CHANGE_WATCHED_FILES, text_sync.on_did_change_watched_files),
     Route(types.TEXT_DOCUMENT_DIAGNOSTIC, diagnostics.on_diagnostic, diagnostics.OPTIONS),
 )
 

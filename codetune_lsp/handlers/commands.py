@@ -45,6 +45,7 @@ def status(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         "workspaceFolders": [str(path) for path in ls.roots.paths],
         "settingsProblems": [str(p) for p in ls.resolved.problems],
         "features": dataclasses.asdict(ls.settings.features),
+        "crossFileIndex": ls.cross_file.status(),
         # Where `codetune-lsp report` writes by default, for editors to open.
         "report": {
             "path": str(default_report_path(ls.paths)),

@@ -8,6 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from codetune_lsp.context.files import LANGUAGE_BY_SUFFIX
 from codetune_lsp.parent import watch_process
 from codetune_lsp.server import INIT_OPTIONS, WORKSPACE_CONFIGURATION, CodetuneServer
 from codetune_lsp.settings import EDITOR_SECTION, editor_values
@@ -37,6 +38,34 @@ async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) ->
     ls.start_services()
     await pull_workspace_settings(ls)
     ls.spawn(ls.prompt_files.scan_workspaces())
+    ls.cross_file.refresh_roots()
+    await watch_source_files(ls)
+
+
+async def watch_source_files(ls: CodetuneServer) -> None:
+    """Ask the client to report changes to source files on disk, where it can."""
+    workspace = ls.client_capabilities.workspace
+    watched = workspace.did_change_watched_files if workspace else None
+    if not (watched and watched.dynamic_registration and ls.cross_file.allowed_roots()):
+        return
+    suffixes = ",".join(sorted(s.lstrip(".") for s in LANGUAGE_BY_SUFFIX))
+    options = types.DidChangeWatchedFilesRegistrationOptions(
+        watchers=[types.FileSystemWatcher(glob_pattern=f"**/*.{{{suffixes}}}")]
+    )
+    registration = types.Registration(
+        id="codetune-source-files",
+        method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+        register_options=options,
+    )
+    try:
+        await asyncio.wait_for(
+            ls.client_register_capability_async(
+                types.RegistrationParams(registrations=[registration])
+            ),
+            timeout=5,
+        )
+    except Exception as exc:  # the index still follows saves of open documents
+        logger.info("file watching was not registered: %s", exc)
 
 
 async def pull_workspace_settings(ls: CodetuneServer) -> None:
@@ -75,6 +104,7 @@ def on_did_change_workspace_folders(
         ls.roots.remove(removed.uri)
     for added in params.event.added:
         ls.roots.add(added.uri)
+    ls.cross_file.refresh_roots()
 
 
 async def on_shutdown(ls: CodetuneServer, params: Any) -> None:

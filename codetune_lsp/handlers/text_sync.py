@@ -31,7 +31,14 @@ def on_did_open(ls: CodetuneServer, params: types.DidOpenTextDocumentParams) -> 
     if ls.prompt_files.kind_of(uri):  # a prompt template: lint it, no AI analysis
         _each("open", uri, [("prompt files", lambda: _lint(ls, uri))])
     else:
-        _each("open", uri, [("diagnostics", lambda: ls.diagnostics.on_open(uri))])
+        _each(
+            "open",
+            uri,
+            [
+                ("cross-file context", lambda: ls.cross_file.edited(uri)),
+                ("diagnostics", lambda: ls.diagnostics.on_open(uri)),
+            ],
+        )
 
 
 def on_did_change(ls: CodetuneServer, params: types.DidChangeTextDocumentParams) -> None:
@@ -39,13 +46,27 @@ def on_did_change(ls: CodetuneServer, params: types.DidChangeTextDocumentParams)
     if ls.prompt_files.kind_of(uri):
         _each("change", uri, [("prompt files", lambda: _lint(ls, uri))])
     else:
-        _each("change", uri, [("diagnostics", lambda: ls.diagnostics.on_change(uri))])
+        _each(
+            "change",
+            uri,
+            [
+                ("cross-file context", lambda: ls.cross_file.edited(uri)),
+                ("diagnostics", lambda: ls.diagnostics.on_change(uri)),
+            ],
+        )
 
 
 async def on_did_save(ls: CodetuneServer, params: types.DidSaveTextDocumentParams) -> None:
     uri = params.text_document.uri
     if not ls.prompt_files.kind_of(uri):
-        _each("save", uri, [("diagnostics", lambda: ls.diagnostics.on_save(uri))])
+        _each(
+            "save",
+            uri,
+            [
+                ("cross-file context", lambda: ls.cross_file.saved(uri)),
+                ("diagnostics", lambda: ls.diagnostics.on_save(uri)),
+            ],
+        )
         return
     try:
         await ls.prompt_files.save(ls.documents.snapshot(uri))
@@ -60,6 +81,7 @@ def on_did_close(ls: CodetuneServer, params: types.DidCloseTextDocumentParams) -
         uri,
         [
             ("completion", lambda: ls.completion.forget(uri)),
+            ("cross-file context", lambda: ls.cross_file.closed(uri)),
             ("diagnostics", lambda: _close_diagnostics(ls, uri)),
         ],
     )
@@ -76,3 +98,16 @@ def _close_diagnostics(ls: CodetuneServer, uri: str) -> None:
         ls.text_document_publish_diagnostics(
             types.PublishDiagnosticsParams(uri=uri, diagnostics=[])
         )
+
+
+def on_did_change_watched_files(
+    ls: CodetuneServer, params: types.DidChangeWatchedFilesParams
+) -> None:
+    """Files changed on disk (a checkout, another tool): the index reads them again."""
+    deleted = types.FileChangeType.Deleted
+    changes = [(change.uri, change.type == deleted) for change in params.changes]
+    _each(
+        "file change",
+        "workspace",
+        [("cross-file context", lambda: ls.cross_file.files_changed(changes))],
+    )

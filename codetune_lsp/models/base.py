@@ -146,6 +146,8 @@ class BackendInfo:
     loaded: bool  # ready to generate (remote backends have nothing to load)
     count_tokens: TokenCounter = field(compare=False)
     exact_counts: bool  # False: ``count_tokens`` is an estimate (see ``estimate_tokens``)
+    # Repository-level prompt markers (name token, file separator); None: the model has none.
+    repo_markers: tuple[str, str] | None = None
 
 
 @runtime_checkable

@@ -458,11 +458,14 @@ class LocalBackend:
         tokenizer's exact counts, and FIM only where the tokenizer has its tokens."""
         loaded = self.loaded
         fim = self.row.fim.template if self.row.fim else None
+        repo = self.row.repo
         if loaded is None:
-            return BackendInfo(self.kind, fim, self.context_length, False, estimate_tokens, False)
-        fim = fim if loaded.fim_enabled else None
+            return BackendInfo(
+                self.kind, fim, self.context_length, False, estimate_tokens, False, repo
+            )
+        fim, repo = (fim, repo) if loaded.fim_enabled else (None, None)
         count = loaded.count_tokens_batch  # the runtime's own tokenizer (exact)
-        return BackendInfo(self.kind, fim, loaded.context_length, True, count, True)
+        return BackendInfo(self.kind, fim, loaded.context_length, True, count, True, repo)
 
     @property
     def batch_sizes(self) -> list[int]:

@@ -50,6 +50,9 @@ CODELLAMA_FIM = FimFormat(
     "codellama", "<PRE> {prefix} <SUF>{suffix} <MID>", ("<PRE>", "<SUF>", "<MID>")
 )
 T5_SPAN = FimFormat("t5-span", "{prefix}<extra_id_0>{suffix}", ("<extra_id_0>",))
+# Repository-level markers: the name token, then the file separator before each file's
+# path and content, the current file last (Qwen2.5-Coder's pretraining format).
+QWEN_REPO = ("<|repo_name|>", "<|file_sep|>")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class FamilyProfile:
     # Token strings that end generation; resolved to ids with the real tokenizer at load.
     eos_tokens: tuple[str, ...] = ()
     fim: FimFormat | None = None
+    repo: tuple[str, str] | None = None  # repository name token, file separator token
     licence_note: str = ""
     notes: str = ""
     refused: str = ""  # non-empty: never loaded locally, this is why
@@ -241,6 +245,7 @@ _ROWS: tuple[FamilyProfile, ...] = (
         stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
         eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
         fim=QWEN_FIM,
+        repo=QWEN_REPO,
         licence_note=WRN_LICENCE.format(
             base="Apache-2.0",
             url="https://huggingface.co/WhiteRabbitNeo/WhiteRabbitNeo-2.5-Qwen-2.5-Coder-7B",
@@ -262,6 +267,7 @@ _ROWS: tuple[FamilyProfile, ...] = (
             stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
             eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
             fim=QWEN_FIM,
+            repo=QWEN_REPO,
             notes=(
                 "The base family of WhiteRabbitNeo-2.5: same tokenizer, FIM and repo-level "
                 "tokens (<|repo_name|>, <|file_sep|>) and ChatML."
@@ -303,6 +309,7 @@ _ROWS: tuple[FamilyProfile, ...] = (
         stop=("<|im_end|>", "<|endoftext|>", "<|file_sep|>"),
         eos_tokens=("<|im_end|>", "<|endoftext|>", "<|fim_pad|>"),
         fim=QWEN_FIM,
+        repo=QWEN_REPO,
     ),
 )
 

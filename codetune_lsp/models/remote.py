@@ -153,7 +153,9 @@ class RemoteBackend:
         """A server has nothing to load here; its tokenizer is not at hand, so counts are
         estimates."""
         fim = self.row.fim.template if self.row.fim else None
-        return BackendInfo(self.kind, fim, self.context_length, True, estimate_tokens, False)
+        return BackendInfo(
+            self.kind, fim, self.context_length, True, estimate_tokens, False, self.row.repo
+        )
 
     def add_progress_listener(self, callback: ProgressCallback) -> None:
         self._listeners.append(callback)

@@ -10,7 +10,8 @@ secret that was in the prompt.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,8 @@ class ExecutionRecord:
     output: str | None = None  # the model's raw answer
     served_output: str | None = None  # what the user was shown (after post-processing)
     empty_result: bool = False  # post-processing left nothing to show
+    # Cross-file context in the prompt: one {source, path, tokens} entry per snippet.
+    context: Sequence[Mapping[str, Any]] = ()
     finish_reason: str | None = None
     error_class: str | None = None
     error_message: str | None = None
@@ -125,6 +128,7 @@ def build_execution_row(
         "output": _text(record.output) if record_text else None,
         "served_output": _text(record.served_output) if record_text else None,
         "empty_result": record.empty_result,
+        "context_json": _text(json.dumps(list(record.context))) if record.context else None,
         "finish_reason": record.finish_reason,
         "success": record.success,
         "error_class": record.error_class,

@@ -211,6 +211,8 @@ class Execution(Base):
     output: Mapped[str | None] = mapped_column(Text)  # the model's raw answer
     served_output: Mapped[str | None] = mapped_column(Text)  # what the user was shown
     empty_result: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Snippets of other files in the prompt: [{"source", "path", "tokens"}, ...].
+    context_json: Mapped[str | None] = mapped_column(Text)
     finish_reason: Mapped[str | None] = mapped_column(String(50))
     success: Mapped[bool] = mapped_column(Boolean)
     error_class: Mapped[str | None] = mapped_column(String(200))

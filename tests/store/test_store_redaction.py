@@ -263,6 +263,7 @@ def test_every_text_column_is_covered(store: Store) -> None:
             "rendered_prompt_hash",
             "output",
             "served_output",
+            "context_json",  # snippet paths and token counts, redacted like document URIs
             "finish_reason",
             "error_class",
             "error_message",

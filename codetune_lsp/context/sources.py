@@ -1,0 +1,159 @@
+"""The three sources of cross-file snippets for one cursor.
+
+- definitions: the names used just before the cursor that the current file does not
+  define, looked up in the index; a definition in a module the file imports wins, and an
+  ambiguous name (defined in several files, none imported) is left out;
+- open documents: the window of each other open document (most recently edited first)
+  that shares the most identifiers with the code around the cursor (Jaccard);
+- retrieval: the best BM25 windows of the rest of the workspace.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from codetune_lsp.context.index import WINDOW_LINES, WINDOW_STRIDE, Hit, WorkspaceIndex, terms
+
+QUERY_LINES_BEFORE = 20
+QUERY_LINES_AFTER = 3
+NAME_LINES = 8
+IMPORT_LINES = 300
+OPEN_DOCUMENTS = 3
+MIN_SIMILARITY = 0.05
+
+FROM_IMPORT = re.compile(
+    r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.MULTILINE
+)
+PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:\s*,\s*[\w.]+)*)", re.MULTILINE)
+DEFINED_HERE = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*=", re.M)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Code from another file, for the prompt."""
+
+    source: str  # definition, open_document or retrieval
+    path: str  # relative to its workspace root, with forward slashes
+    line: int  # 0-based first line
+    text: str
+
+
+@dataclass(frozen=True)
+class OpenDocument:
+    relative: str
+    language: str
+    text: str
+
+
+def query_terms(prefix: str, suffix: str) -> list[str]:
+    """The identifiers around the cursor that a search matches on."""
+    before = prefix.rsplit("\n", QUERY_LINES_BEFORE)[-QUERY_LINES_BEFORE:]
+    after = suffix.split("\n", QUERY_LINES_AFTER)[:QUERY_LINES_AFTER]
+    return terms("\n".join(before + after))
+
+
+def names_near_cursor(prefix: str) -> list[str]:
+    """Identifiers of the last lines before the cursor, nearest first, each once."""
+    seen: dict[str, None] = {}
+    for line in reversed(prefix.rsplit("\n", NAME_LINES)[-NAME_LINES:]):
+        for name in reversed(terms(line)):
+            seen.setdefault(name, None)
+    return list(seen)
+
+
+def imported_modules(text: str, relative: str) -> list[str]:
+    """Dotted module names the file imports, relative imports resolved against its path."""
+    head = "\n".join(text.split("\n", IMPORT_LINES)[:IMPORT_LINES])
+    package = list(PurePosixPath(relative).parent.parts)
+    found: list[str] = []
+    for dots, module, names in FROM_IMPORT.findall(head):
+        if dots:
+            base = package[: len(package) - (len(dots) - 1)] if len(dots) > 1 else package
+            module = ".".join([*base, module] if module else base)
+        if module:
+            found.append(module)
+            for part in names.strip("()").split(","):
+                name = part.split()[0] if part.split() else ""
+                if name.isidentifier():
+                    found.append(f"{module}.{name}")
+    for group in PLAIN_IMPORT.findall(head):
+        found.extend(part.strip() for part in group.split(","))
+    return found
+
+
+def definitions(
+    index: WorkspaceIndex, text: str, relative: str, prefix: str, limit: int
+) -> list[Snippet]:
+    """Definitions of the names used before the cursor that this file does not define."""
+    here = {a or b for a, b in DEFINED_HERE.findall(text)}
+    imported = {p for m in imported_modules(text, relative) for p in index.module_files(m)}
+    chosen: list[Snippet] = []
+    for name in names_near_cursor(prefix):
+        if name in here:
+            continue
+        candidates = index.definitions(name)
+        preferred = [c for c in candidates if c[0] in imported]
+        pick = preferred or (candidates if len(candidates) == 1 else [])
+        if pick:
+            _, path, definition = pick[0]
+            chosen.append(Snippet("definition", path, definition.line, definition.text))
+            if len(chosen) == limit:
+                break
+    return chosen
+
+
+def _windows(text: str) -> list[tuple[int, list[str]]]:
+    """Windows as the index makes them: every stride, until one reaches the end."""
+    lines = text.split("\n")
+    windows = []
+    for start in range(0, len(lines), WINDOW_STRIDE):
+        windows.append((start, lines[start : start + WINDOW_LINES]))
+        if start + WINDOW_LINES >= len(lines):
+            break
+    return windows
+
+
+def open_documents(
+    documents: Sequence[OpenDocument], query: list[str], language: str
+) -> list[Snippet]:
+    """From each other open document of the language, its window most like the query."""
+    wanted = set(query)
+    chosen: list[Snippet] = []
+    for document in [d for d in documents if d.language == language][:OPEN_DOCUMENTS]:
+        best: tuple[float, int, list[str]] | None = None
+        for start, lines in _windows(document.text):
+            words = set(terms("\n".join(lines)))
+            union = len(wanted | words)
+            score = len(wanted & words) / union if union else 0.0
+            if best is None or score > best[0]:
+                best = (score, start, lines)
+        if best is not None and best[0] >= MIN_SIMILARITY:
+            text = "\n".join(best[2])
+            chosen.append(Snippet("open_document", document.relative, best[1], text))
+    return chosen
+
+
+def retrieval(
+    index: WorkspaceIndex,
+    query: list[str],
+    language: str,
+    current: Path | None,
+    skip: set[str],
+    limit: int,
+    read: Callable[[Hit], str | None],
+) -> list[Snippet]:
+    """The best BM25 windows of files not already represented."""
+    chosen: list[Snippet] = []
+    for hit in index.search(query, language, current, limit + len(skip)):
+        if hit.relative in skip:
+            continue
+        text = read(hit)
+        if text is None:
+            continue
+        chosen.append(Snippet("retrieval", hit.relative, hit.start_line, text.rstrip("\n")))
+        if len(chosen) == limit:
+            break
+    return chosen

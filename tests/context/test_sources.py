@@ -1,0 +1,98 @@
+"""The three snippet sources and the service that combines them for one cursor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from codetune_lsp.context.service import ContextSwitches, CrossFileContext
+from codetune_lsp.context.sources import OpenDocument, imported_modules, open_documents
+
+
+def workspace(root: Path, files: dict[str, str]) -> CrossFileContext:
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    context = CrossFileContext()
+    context.set_roots([root])
+    assert context.ready.wait(30)
+    return context
+
+
+def gather(context: CrossFileContext, root: Path, relative: str, text: str):
+    return context.gather(
+        f"file://{root / relative}", root / relative, "python", text, len(text), ContextSwitches()
+    )
+
+
+def test_relative_and_absolute_imports_resolve_to_module_names() -> None:
+    text = "import os, json\nfrom . import util\nfrom ..core.models import User, Group\n"
+    modules = imported_modules(text, "app/views/page.py")
+    assert {"os", "json", "app.views", "app.views.util", "app.core.models"} <= set(modules)
+    assert "app.core.models.User" in modules
+
+
+def test_an_imported_definition_wins_over_others_of_the_same_name(tmp_path: Path) -> None:
+    context = workspace(
+        tmp_path,
+        {
+            "billing/tax.py": 'def compute(amount):\n    """Tax on an amount."""\n',
+            "physics/motion.py": 'def compute(mass):\n    """Momentum."""\n',
+            "app.py": "",
+        },
+    )
+    text = "from billing.tax import compute\n\nresult = compute("
+    snippets = gather(context, tmp_path, "app.py", text).snippets
+    assert snippets[0].source == "definition" and snippets[0].path == "billing/tax.py"
+    assert "Tax on an amount." in snippets[0].text
+    assert all("Momentum" not in s.text for s in snippets if s.source == "definition")
+
+
+def test_an_ambiguous_name_not_imported_gets_no_definition(tmp_path: Path) -> None:
+    context = workspace(
+        tmp_path,
+        {"a.py": "def compute(x):\n    pass\n", "b.py": "def compute(y):\n    pass\n"},
+    )
+    snippets = gather(context, tmp_path, "c.py", "value = compute(").snippets
+    assert [s for s in snippets if s.source == "definition"] == []
+
+
+def test_names_defined_in_the_current_file_are_not_looked_up(tmp_path: Path) -> None:
+    context = workspace(tmp_path, {"lib.py": "def helper(x):\n    pass\n"})
+    text = "def helper(y):\n    return y\n\nhelper("
+    snippets = gather(context, tmp_path, "app.py", text).snippets
+    assert [s for s in snippets if s.source == "definition"] == []
+
+
+def test_open_documents_give_their_most_similar_window() -> None:
+    unrelated = "\n".join(f"noise_{n} = {n}" for n in range(60))
+    relevant = (
+        "def render_invoice(invoice, template_engine):\n    return template_engine.render(invoice)"
+    )
+    documents = [
+        OpenDocument("a.py", "python", unrelated + "\n" + relevant),
+        OpenDocument("b.js", "javascript", relevant),
+    ]
+    found = open_documents(documents, ["render_invoice", "invoice", "template_engine"], "python")
+    assert len(found) == 1 and found[0].path == "a.py"
+    assert "render_invoice" in found[0].text and found[0].line >= 50
+
+
+def test_the_answer_is_reused_while_the_cursor_stays_on_its_line(tmp_path: Path) -> None:
+    context = workspace(tmp_path, {"lib.py": "def scale_vector(v, k):\n    pass\n"})
+    text = "from lib import scale_vector\nout = scale_vector("
+    first = gather(context, tmp_path, "app.py", text)
+    again = gather(context, tmp_path, "app.py", text + "v, ")
+    assert again is first  # same line: the prompt's start stays the same as you type
+    moved = gather(context, tmp_path, "app.py", text + "v, 2)\nnext_line = ")
+    assert moved is not first
+
+
+def test_documents_outside_the_allowed_roots_get_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    context = workspace(root, {"lib.py": "def helper(x):\n    pass\n"})
+    outside = tmp_path / "other.py"
+    assert context.gather("u", outside, "python", "helper(", 7, ContextSwitches()) is None
+    context.edited("file://x", outside, "python", "secret_function = 1")
+    inside = gather(context, root, "app.py", "from lib import helper\nsecret_function + helper(")
+    assert all("secret_function" not in s.text for s in inside.snippets)
