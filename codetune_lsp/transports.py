@@ -89,6 +89,7 @@ def run_stdio(server: CodetuneServer, stdin: IO[bytes], stdout: IO[bytes]) -> in
 async def _stdio_main(server: CodetuneServer, stdin: IO[bytes], stdout: IO[bytes]) -> int:
     loop = asyncio.get_running_loop()
     waiter = server.attach_stop_waiter()
+
     def output_broken() -> None:
         loop.call_soon_threadsafe(server.request_stop, EXIT_STATUS_OUTPUT_BROKEN)
 

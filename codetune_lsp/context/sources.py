@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,6 +21,7 @@ from codetune_lsp.context.index import WINDOW_LINES, WINDOW_STRIDE, Hit, Workspa
 QUERY_LINES_BEFORE = 20
 QUERY_LINES_AFTER = 3
 NAME_LINES = 8
+SCOPE_LINES = 40
 IMPORT_LINES = 300
 OPEN_DOCUMENTS = 3
 MIN_SIMILARITY = 0.05
@@ -55,13 +57,37 @@ def query_terms(prefix: str, suffix: str) -> list[str]:
     return terms("\n".join(before + after))
 
 
-def names_near_cursor(prefix: str) -> list[str]:
-    """Identifiers of the last lines before the cursor, nearest first, each once."""
+def names_near_cursor(prefix: str, suffix: str = "", imported: Sequence[str] = ()) -> list[str]:
+    """Identifiers of the last lines before the cursor, nearest first, each once; then the
+    names the file imports, most used in the lines around the cursor first (the line
+    being written often calls one not used yet nearby)."""
     seen: dict[str, None] = {}
     for line in reversed(prefix.rsplit("\n", NAME_LINES)[-NAME_LINES:]):
+        if line.lstrip().startswith(("import ", "from ")):
+            continue  # an import is not a use
         for name in reversed(terms(line)):
             seen.setdefault(name, None)
+    around = Counter(
+        terms(
+            "\n".join(prefix.rsplit("\n", SCOPE_LINES)[-SCOPE_LINES:])
+            + suffix[: suffix.find("\n\n\n") if "\n\n\n" in suffix else len(suffix)][:4000]
+        )
+    )
+    for name in sorted(imported, key=lambda n: -around[n]):
+        seen.setdefault(name, None)
     return list(seen)
+
+
+def imported_names(text: str) -> list[str]:
+    """Names bound by the file's ``from … import`` statements, in order."""
+    head = "\n".join(text.split("\n", IMPORT_LINES)[:IMPORT_LINES])
+    names: list[str] = []
+    for _, _, group in FROM_IMPORT.findall(head):
+        for part in group.strip("()").split(","):
+            words = part.split()
+            if words and words[0].isidentifier():
+                names.append(words[-1] if len(words) == 3 and words[1] == "as" else words[0])
+    return names
 
 
 def imported_modules(text: str, relative: str) -> list[str]:
@@ -84,14 +110,26 @@ def imported_modules(text: str, relative: str) -> list[str]:
     return found
 
 
+def _module_files(index: WorkspaceIndex, dotted: str) -> list[Path]:
+    """The files of module ``dotted``; with the workspace root inside the package, its
+    own absolute imports (``pkg.sub.mod``) are found without the leading names."""
+    parts = dotted.split(".")
+    for start in range(len(parts)):
+        found = index.module_files(".".join(parts[start:]))
+        if found:
+            return found
+    return []
+
+
 def definitions(
     index: WorkspaceIndex, text: str, relative: str, prefix: str, limit: int
 ) -> list[Snippet]:
     """Definitions of the names used before the cursor that this file does not define."""
     here = {a or b for a, b in DEFINED_HERE.findall(text)}
-    imported = {p for m in imported_modules(text, relative) for p in index.module_files(m)}
+    imported = {p for m in imported_modules(text, relative) for p in _module_files(index, m)}
+    suffix = text[len(prefix) :]
     chosen: list[Snippet] = []
-    for name in names_near_cursor(prefix):
+    for name in names_near_cursor(prefix, suffix, imported_names(text)):
         if name in here:
             continue
         candidates = index.definitions(name)

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from codetune_lsp.evaluation.sandbox import Limits, run_python
-from codetune_lsp.evaluation.scoring import judge_case, mean_pass_at_k, security_summary
+from codetune_lsp.evaluation.scoring import (
+    judge_case,
+    line_match,
+    mean_pass_at_k,
+    security_summary,
+)
 from codetune_lsp.evaluation.suites import Item, Suite
 from codetune_lsp.evaluation.suites.humaneval import body_indent, test_program
 from codetune_lsp.evaluation.targets import Produced, TargetInfo, item_uri
@@ -57,6 +62,12 @@ async def produce(target: Any, suite: Suite, item: Item, sample: int) -> tuple[P
         return produced, test_program(data["prefix"] + produced.served + data["suffix"], data)
     if suite.kind == "security":
         return await target.diagnose(uri, data["code"]), ""
+    if suite.kind == "crossfile":
+        from codetune_lsp.evaluation.suites.crossfile import document_for
+
+        root, path, text, offset = document_for(item)
+        with_context = suite.mode == "context"
+        return await target.complete_in_workspace(root, path, text, offset, with_context), ""
     return await target.render_and_run(uri, dict(data.get("vars", {}))), ""
 
 
@@ -76,6 +87,18 @@ async def judge(
         passed, _ = judge_case(item.data["cwe"], span, produced.findings)
         reason = "" if passed else ("missed" if span else "false alarm")
         served = json.dumps(produced.findings)
+    elif suite.kind == "crossfile":
+        passed, similarity = line_match(produced.served, item.data["target"])
+        reason = "" if passed else f"expected {item.data['target']!r}"
+        return Outcome(
+            key,
+            "pass" if passed else "fail",
+            similarity,
+            produced.raw,
+            served,
+            reason,
+            produced.latency_ms,
+        )
     elif suite.kind == "user":
         from codetune_lsp.evaluation.suites.user import check_assertions
 
@@ -121,6 +144,9 @@ def summarise(suite: Suite, items: list[Any], samples: int) -> dict[str, Any]:
     latencies = sorted(i.latency_ms for i in items if i.latency_ms is not None)
     if latencies:
         summary["latency_ms_median"] = latencies[len(latencies) // 2]
+    if suite.kind == "crossfile":
+        summary["exact_match"] = summary["passed"] / max(len(items), 1)
+        summary["edit_similarity"] = sum(i.score for i in items) / max(len(items), 1)
     if suite.kind == "infill":
         for kind in ("single", "multi"):
             chosen = [(n, c) for key, (n, c) in counts.items() if key.endswith("/" + kind)]

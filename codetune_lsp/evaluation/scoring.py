@@ -3,6 +3,7 @@ recall and F1 for the security suite."""
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -145,3 +146,11 @@ def headline(summary: dict[str, Any] | None) -> tuple[str, float | None]:
     if "per_cwe" in summary:
         return "f1", summary.get("f1")
     return "pass@1", summary.get("pass@1")
+
+
+def line_match(served: str, expected: str) -> tuple[bool, float]:
+    """Exact match and edit similarity (0..1, difflib's ratio) of a completion's first
+    line against the held-out line, both stripped of surrounding whitespace."""
+    first = served.split("\n", 1)[0].strip()
+    wanted = expected.strip()
+    return first == wanted, difflib.SequenceMatcher(None, first, wanted).ratio()

@@ -16,8 +16,15 @@ DEFAULT_TEMPLATES = {
     ("humaneval", "completion"): "completion.infill",
     ("humaneval-infill", "infill"): "completion.infill",
     ("security", "diagnostics"): "diagnostics.security",
+    ("crossfile", "context"): "completion.infill",
+    ("crossfile", "no-context"): "completion.infill",
 }
-FEATURE_OF_KIND = {"humaneval": None, "infill": "completion", "security": "diagnostics"}
+FEATURE_OF_KIND = {
+    "humaneval": None,
+    "infill": "completion",
+    "security": "diagnostics",
+    "crossfile": "completion",
+}
 
 
 @dataclass(frozen=True)

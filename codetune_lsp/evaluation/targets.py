@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from codetune_lsp.evaluation.suites import Item
@@ -241,6 +242,34 @@ class ProductTarget:
         latency = (time.perf_counter() - started) * 1000
         served = suggestion.text if suggestion is not None else ""
         return Produced(self._raw(uri), served, latency)
+
+    async def complete_in_workspace(
+        self, root: Path, path: Path, text: str, offset: int, with_context: bool
+    ) -> Produced:
+        """The completion feature on ``path`` with ``root`` as the (trusted) workspace;
+        cross-file context on or off. The first call waits for the index to be built."""
+        import asyncio
+
+        from codetune_lsp.workspace import WorkspaceRoots
+
+        assert self._host is not None
+        host = self._host
+        completion = host.settings.features.completion
+        host.settings = replace(
+            host.settings,
+            workspace=replace(host.settings.workspace, trusted=[str(root)]),
+            features=replace(
+                host.settings.features,
+                completion=replace(
+                    completion, cross_file=replace(completion.cross_file, enabled=with_context)
+                ),
+            ),
+        )
+        if host.roots.paths != [root.resolve()]:
+            host.roots = WorkspaceRoots([root.as_uri()])
+        host.cross_file.refresh_roots()
+        await asyncio.to_thread(host.cross_file.context.ready.wait)
+        return await self.complete(path.as_uri(), text, offset)
 
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the

@@ -96,3 +96,22 @@ def test_documents_outside_the_allowed_roots_get_nothing(tmp_path: Path) -> None
     context.edited("file://x", outside, "python", "secret_function = 1")
     inside = gather(context, root, "app.py", "from lib import helper\nsecret_function + helper(")
     assert all("secret_function" not in s.text for s in inside.snippets)
+
+
+def test_imported_names_used_around_the_cursor_are_looked_up_too(tmp_path: Path) -> None:
+    context = workspace(
+        tmp_path,
+        {
+            "util.py": 'def slugify(text):\n    """URL-safe form of a title."""\n',
+            "other.py": 'def unused_helper():\n    """Not needed here."""\n',
+        },
+    )
+    text = (
+        "from util import slugify\nfrom other import unused_helper\n\ndef page(title):\n    name = "
+    )
+    after = "\n    return slugify(title) + name\n"
+    found = context.gather(
+        "file://x", tmp_path / "app.py", "python", text + after, len(text), ContextSwitches()
+    )
+    definitions = [s for s in found.snippets if s.source == "definition"]
+    assert definitions[0].path == "util.py"  # used just below the cursor: first

@@ -1,7 +1,9 @@
 """Evaluation suites: a named, hashed, ordered list of items.
 
 Built in: ``humaneval`` (modes ``chat`` and ``completion``), ``humaneval-infill`` (single-
-and multi-line holes) and ``security`` (labelled vulnerable snippets with fixed twins).
+and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins) and
+``crossfile`` (lines of real packages that use names from sibling files; modes ``context``
+and ``no-context``).
 Anything else is read as a user suite file (JSONL or TOML, see ``user.py``).
 """
 
@@ -14,11 +16,12 @@ from typing import Any
 
 from codetune_lsp.store.canonical import canonical_hash
 
-BUILTIN = ("humaneval", "humaneval-infill", "security")
+BUILTIN = ("humaneval", "humaneval-infill", "security", "crossfile")
 MODES = {
     "humaneval": ("chat", "completion"),
     "humaneval-infill": ("infill",),
     "security": ("diagnostics",),
+    "crossfile": ("context", "no-context"),
 }
 
 
@@ -68,6 +71,10 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
             from codetune_lsp.evaluation.suites.humaneval import humaneval_suite
 
             return humaneval_suite(chosen)
+        if name == "crossfile":
+            from codetune_lsp.evaluation.suites.crossfile import crossfile_suite
+
+            return crossfile_suite(chosen)
         if name == "humaneval-infill":
             from codetune_lsp.evaluation.suites.infill import infill_suite
 
