@@ -161,7 +161,8 @@ def _redact(text: str) -> str:
         if replaced != text:
             text = replaced
             lowered = text.lower()
-    if len(text) >= _KEY_BODY_MIN and _B64_RUN.search(text):  # after the rules, so a whole BEGIN…END block goes first
+    # After the rules, so a whole BEGIN…END block goes first.
+    if len(text) >= _KEY_BODY_MIN and _B64_RUN.search(text):
         text = _B64_WORD_40.sub(REDACTED, _KEY_BODY.sub(REDACTED, text))
     return text
 
