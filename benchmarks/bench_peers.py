@@ -11,8 +11,9 @@ what is measured is each server's own cost:
   (``/v1/health``, ``/v1/completions``) through ``$HOME/.tabby-client/agent/config.toml``
   in a temp HOME; debounce fixed at 0, anonymous usage tracking off. Installed with npm
   into ``~/.cache/codetune-lsp/bench/tabby-agent`` on first use (needs node ≥ 18 and npm).
-- codetune-lsp, ``backend = "openai"`` at the stub's ``/v1``, ``debounce_ms = 0``; the
-  response cache stays on, and every request differs (position or text), so each one is a
+- codetune-lsp, ``backend = "openai"`` at the stub's ``/v1``, ``debounce_ms = 0``, every
+  feature on the stub and diagnostics on save only (no save is sent); the response cache
+  stays on, and every request differs (position or text), so each one is a
   miss that reaches the backend (counted by the stub).
 
 Measured per server: spawn → initialize answered, spawn → first completion with an item,
@@ -200,7 +201,11 @@ def codetune_config(box: Sandbox, url: str) -> None:
     box.config.write_text(
         f'[models.stub]\nbackend = "openai"\nurl = "{url}/v1"\nid = "stub"\n'
         'family = "whiterabbitneo"\nmax_retries = 0\n\n'
-        '[features.completion]\nmodel = "stub"\ndebounce_ms = 0\n',
+        '[features.completion]\nmodel = "stub"\ndebounce_ms = 0\n\n'
+        # Completion only, like tabby-agent: the other features on the stub too, and no
+        # diagnostics run on open (the embedded local model would load otherwise).
+        '[features.code_actions]\nmodel = "stub"\n\n'
+        '[features.diagnostics]\nmodel = "stub"\nrun_on = ["save"]\n',
         encoding="utf-8",
     )
 

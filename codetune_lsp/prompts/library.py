@@ -189,6 +189,13 @@ class PromptLibrary:
         body, config, note = to_version(template)
         from codetune_lsp.store import prompts as repo
 
+        # Usually (every start, for the built-ins) the label already points at this content:
+        # then a read settles it and the write transaction below would change nothing.
+        digest = repo.content_hash(body, config)
+        current = self.store.read(lambda s: repo.resolve_label(s, template.name, DEFAULT_LABEL))
+        if current is not None and current.content_hash == digest:
+            return ImportResult(template.name, current.version, current.id, False, False)
+
         def write(session: Any) -> ImportResult:
             try:
                 before = {v.id for v in repo.list_versions(session, template.name)}
