@@ -79,9 +79,24 @@ def open_services(settings: Settings, paths: Paths, backend_factory: Any = None)
         library.seed_builtins()
         problems = import_prompt_dir(library, paths.user_prompts_dir)
         engine = Engine(settings, store, library, backend_factory or create_backend)
+        _import_backend_module(settings)
     except BaseException:
         store.close()
         raise
     for problem in problems:
         logger.warning("%s", problem)
     return Services(store, library, engine, problems)
+
+
+def _import_backend_module(settings: Settings) -> None:
+    """Import the completion model's backend module here, off the event loop, so the first
+    completion does not pay for it (an HTTP client stack is ~100 ms of imports)."""
+    from codetune_lsp.models.registry import _load, available_backends
+
+    profile = settings.models.get(settings.features.completion.model)
+    target = available_backends().get(profile.backend) if profile is not None else None
+    if target is not None:
+        try:
+            _load(target)
+        except Exception:  # reported properly when the backend is first created
+            logger.debug("backend module %s did not import", target, exc_info=True)

@@ -25,6 +25,9 @@ def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
         ls.spawn(watch_process(params.process_id, lambda: _editor_gone(ls, params.process_id)))
     client = params.client_info.name if params.client_info else "unknown client"
     logger.info("initialize from %s (processId %s)", client, params.process_id)
+    # The store, templates and engine open in a thread now rather than at ``initialized``:
+    # the first completion waits for them.
+    ls.start_services()
 
 
 def _editor_gone(ls: CodetuneServer, pid: int | None) -> None:

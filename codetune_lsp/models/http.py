@@ -14,10 +14,12 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import logging
 import os
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -31,6 +33,11 @@ from codetune_lsp.redaction import mask_url, redact
 from codetune_lsp.settings import ModelProfile
 
 log = logging.getLogger(__name__)
+
+# httpcore asks ``import sniffio`` on every request (twice); without sniffio installed each
+# failed import searches sys.path again (~0.5 ms). A None entry makes the failure instant.
+if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 BREAKER_THRESHOLD = 5

@@ -163,6 +163,7 @@ class PromptLibrary:
         self.store = store
         self._seen_counter: int | None = None
         self._cache: dict[tuple[str, str], tuple[Any, Any]] = {}
+        self._templates: dict[int, PromptTemplate] = {}  # by version id, cleared with _cache
 
     # -- writing (blocking: CLI, start-up, or via asyncio.to_thread) ----------------------
 
@@ -187,6 +188,13 @@ class PromptLibrary:
     def _store_version(self, template: PromptTemplate, actor: str, follow: bool) -> ImportResult:
         body, config, note = to_version(template)
         from codetune_lsp.store import prompts as repo
+
+        # Usually (every start, for the built-ins) the label already points at this content:
+        # then a read settles it and the write transaction below would change nothing.
+        digest = repo.content_hash(body, config)
+        current = self.store.read(lambda s: repo.resolve_label(s, template.name, DEFAULT_LABEL))
+        if current is not None and current.content_hash == digest:
+            return ImportResult(template.name, current.version, current.id, False, False)
 
         def write(session: Any) -> ImportResult:
             try:
@@ -361,6 +369,7 @@ class PromptLibrary:
         counter = await self.store.aprompt_change_counter()
         if counter != self._seen_counter:
             self._cache.clear()
+            self._templates.clear()
             self._seen_counter = counter
         key = (name, label)
         if key not in self._cache:
@@ -383,13 +392,18 @@ class PromptLibrary:
         if running is not None:
             arm = repo.choose_arm(running, unit_key)
             info = arm_versions[arm.id]
-            template = from_version(info.body, info.config, info.note)
+            template = self._template(info)
             return Resolved(template, info.id, info.version, label, arm.id, arm.name)
         if found is None:
             raise repo.PromptStoreError(
                 f"prompt template {name!r} has no {label!r} version; "
                 f"deploy one with `codetune-lsp prompts deploy {name} VERSION --label {label}`"
             )
-        return Resolved(
-            from_version(found.body, found.config, found.note), found.id, found.version, label
-        )
+        return Resolved(self._template(found), found.id, found.version, label)
+
+    def _template(self, info: Any) -> PromptTemplate:
+        """The template of a stored version, built once per version (versions are immutable)."""
+        template = self._templates.get(info.id)
+        if template is None:
+            template = self._templates[info.id] = from_version(info.body, info.config, info.note)
+        return template
