@@ -38,7 +38,9 @@ def qwen_config(root: Path, gguf: Path, extra: str = "", *, diagnostics: bool = 
     return config
 
 
-async def start_qwen_client(root: Path, gguf: Path, client_name: str = "visual-studio-code"):
+async def start_qwen_client(
+    root: Path, gguf: Path, client_name: str = "visual-studio-code", extra: str = ""
+):
     """The real server over stdio with the embedded model, as an editor starts it."""
     import sys
 
@@ -46,7 +48,7 @@ async def start_qwen_client(root: Path, gguf: Path, client_name: str = "visual-s
     from pytest_lsp import client_capabilities
     from pytest_lsp.client import make_test_lsp_client
 
-    config = qwen_config(root, gguf)
+    config = qwen_config(root, gguf, extra)
     capabilities = client_capabilities(client_name)
     # VS Code as it is today: ghost text (the recorded capability set predates LSP 3.18).
     capabilities.text_document.inline_completion = types.InlineCompletionClientCapabilities()

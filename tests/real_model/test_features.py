@@ -6,6 +6,7 @@ Times are printed (run with -s to see them), never asserted.
 from __future__ import annotations
 
 import ast
+import asyncio
 import json
 import os
 import subprocess
@@ -146,3 +147,59 @@ async def test_the_docstring_action_documents_the_function_and_changes_nothing_e
     finally:
         await client.shutdown_session()
         await client.stop()
+
+
+SHAPES = (
+    "def shoelace_polygon_area(vertices):\n"
+    '    """Area of a simple polygon from its (x, y) vertices, by the shoelace formula."""\n'
+    "    total = 0.0\n"
+    "    for (x0, y0), (x1, y1) in zip(vertices, vertices[1:] + vertices[:1]):\n"
+    "        total += x0 * y1 - x1 * y0\n"
+    "    return abs(total) / 2\n"
+)
+LOT = (
+    "from geometry import shapes\n\n\n"
+    "def lot_area(corners):\n"
+    '    """Area of the lot, a polygon given by its corners, by the shoelace formula."""\n'
+    "    return shapes."
+)
+
+
+async def test_a_completion_uses_a_function_defined_only_in_another_file(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "geometry").mkdir()
+    (tmp_path / "geometry" / "__init__.py").write_text("")
+    (tmp_path / "geometry" / "shapes.py").write_text(SHAPES)
+    (tmp_path / "lot.py").write_text(LOT)
+    trusted = f'\n[workspace]\ntrusted = ["{tmp_path}"]\n'
+    client = await start_qwen_client(tmp_path, qwen_gguf, extra=trusted)
+    try:
+        status = types.ExecuteCommandParams(command="codetune.status")
+        while (await client.workspace_execute_command_async(status))["crossFileIndex"][
+            "state"
+        ] != "ready":
+            await asyncio.sleep(0.1)
+        uri = (tmp_path / "lot.py").as_uri()
+        open_doc(client, uri, LOT)
+        cursor = types.Position(line=5, character=len("    return shapes."))
+        started = time.perf_counter()
+        result = await client.text_document_inline_completion_async(
+            types.InlineCompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                position=cursor,
+                context=types.InlineCompletionContext(
+                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
+                ),
+            )
+        )
+        print(f"completion with cross-file context: {time.perf_counter() - started:.2f}s")
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert items, "the real model should complete the call"
+    text = items[0].insert_text
+    text = text if isinstance(text, str) else text.value
+    print(repr(text))
+    assert text.startswith("shoelace_polygon_area(")  # a name it can only know from shapes.py
