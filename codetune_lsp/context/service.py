@@ -99,6 +99,12 @@ class CrossFileContext:
             except Exception:
                 logger.exception("cross-file index: a job failed")
 
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every update submitted so far has been applied."""
+        done = threading.Event()
+        self._submit(done.set)
+        return done.wait(timeout)
+
     def close(self) -> None:
         if self._worker is not None:
             self._jobs.put(None)

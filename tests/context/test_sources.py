@@ -115,3 +115,15 @@ def test_imported_names_used_around_the_cursor_are_looked_up_too(tmp_path: Path)
     )
     definitions = [s for s in found.snippets if s.source == "definition"]
     assert definitions[0].path == "util.py"  # used just below the cursor: first
+
+
+def test_file_events_update_the_index(tmp_path: Path) -> None:
+    context = workspace(tmp_path, {"a.py": "def first_helper():\n    pass\n"})
+    (tmp_path / "b.py").write_text("def second_helper():\n    pass\n")
+    context.file_changed(tmp_path / "b.py")
+    assert context.wait_idle(30)
+    assert context.index.definitions("second_helper")
+    (tmp_path / "a.py").unlink()
+    context.file_deleted(tmp_path / "a.py")
+    assert context.wait_idle(30)
+    assert not context.index.definitions("first_helper") and context.index.file_count == 1
