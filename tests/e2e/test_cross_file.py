@@ -12,7 +12,9 @@ from lsprotocol import types
 
 from .model_server import count_at_least, history, open_doc, start_client
 
+TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 HELPER = (
+    f'MAP_SERVICE_TOKEN = "{TOKEN}"\n\n\n'
     "def shoelace_polygon_area(vertices):\n"
     '    """Area of a simple polygon from its (x, y) vertices, by the shoelace formula."""\n'
     "    return 0.5 * abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs(vertices)))\n"
@@ -86,6 +88,7 @@ async def test_a_definition_from_another_file_is_in_the_prompt(
         await client.stop()
     assert "def shoelace_polygon_area(vertices):" in prompt
     assert "shoelace formula" in prompt
+    assert "MAP_SERVICE_TOKEN" in prompt and TOKEN not in prompt  # redacted like documents
     assert prompt.index("shoelace formula") < prompt.index("def lot_area")
     assert context is not None
     assert {"source": "definition", "path": "geometry/shapes.py"}.items() <= context[0].items()
