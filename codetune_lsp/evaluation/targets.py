@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codetune_lsp.evaluation.suites import Item
+
+if TYPE_CHECKING:
+    from codetune_lsp.features.host import HeadlessHost
 
 logger = logging.getLogger(__name__)
 
@@ -82,32 +85,6 @@ def _recording_engine_class() -> type:
     return RecordingEngine
 
 
-class _Host:
-    """What the features need from the language server, without a client."""
-
-    def __init__(self, settings: Any, services: Any) -> None:
-        from lsprotocol import types
-
-        from codetune_lsp.documents import DocumentStore
-        from codetune_lsp.features.loading import ModelLoader
-        from codetune_lsp.workspace import WorkspaceRoots
-
-        self.settings = settings
-        self._services = services
-        self.documents = DocumentStore()
-        self.roots = WorkspaceRoots()
-        self.client_capabilities = types.ClientCapabilities()
-        self.models = ModelLoader(self)
-
-    async def services(self) -> Any:
-        return self._services
-
-    def tell(self, message: str, level: int = logging.INFO) -> None:
-        logger.log(level, "%s", message)
-
-    show = tell
-
-
 def parse_template_ref(ref: str) -> tuple[str, int | None, str | None]:
     """``NAME``, ``NAME:LABEL`` or ``NAME:VERSION`` (also ``NAME@VERSION``)."""
     name, sep, rest = ref.replace("@", ":", 1).partition(":")
@@ -140,7 +117,7 @@ class ProductTarget:
         self.temperature = temperature
         self._factory = backend_factory
         self.resolved: Any = None
-        self._host: _Host | None = None
+        self._host: HeadlessHost | None = None
         self._engine: Any = None
 
     def resolve(self) -> Any:
@@ -168,7 +145,9 @@ class ProductTarget:
         }
 
     async def start(self) -> TargetInfo:
+        from codetune_lsp.features.host import HeadlessHost
         from codetune_lsp.models.registry import create_backend
+        from codetune_lsp.paths import resolve_paths
         from codetune_lsp.services import Services
 
         resolved = self.resolved or self.resolve()
@@ -204,7 +183,8 @@ class ProductTarget:
         )
         engine.raw = {}
         self._engine = engine
-        self._host = _Host(settings, Services(self.store, self.library, engine))
+        services = Services(self.store, self.library, engine)
+        self._host = HeadlessHost(settings, services, resolve_paths())
         backend = await self._host.models.ready(self.model)
         profile = backend.profile
         return TargetInfo(
@@ -243,16 +223,12 @@ class ProductTarget:
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the
         document after the editor applies the action's edit."""
-        from lsprotocol import types
-
         from codetune_lsp.features.code_actions import CodeActionFeature
-        from codetune_lsp.prompts.edits import apply_edits
 
         assert self._host is not None
         self._host.documents.open(uri, "python", 1, text)
         snap = self._host.documents.snapshot(uri)
-        end = types.Position(line=snap.line_count, character=0)
-        selection = types.Range(start=types.Position(line=0, character=0), end=end)
+        selection = (0, len(snap.text))
         started = time.perf_counter()
         try:
             outcome = await CodeActionFeature(self._host).run(
@@ -264,8 +240,7 @@ class ProductTarget:
         raw = self._raw(uri)
         if outcome.edit is None:
             return Produced(raw, text, latency, error=outcome.message or "no edit")
-        edits = [e for change in outcome.edit.document_changes or [] for e in change.edits]
-        return Produced(raw, apply_edits(text, snap, edits), latency)
+        return Produced(raw, outcome.edit.apply(text), latency)
 
     async def diagnose(self, uri: str, text: str) -> Produced:
         """The diagnostics Analyzer (as ``codetune-lsp check`` runs it) on ``text``."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from codetune_lsp.client import ClientFeatures
 from codetune_lsp.parent import watch_process
 from codetune_lsp.server import INIT_OPTIONS, WORKSPACE_CONFIGURATION, CodetuneServer
 from codetune_lsp.settings import EDITOR_SECTION, editor_values
@@ -17,7 +18,9 @@ logger = logging.getLogger(__name__)
 
 
 def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
-    """Apply initializationOptions and start watching the editor's process."""
+    """Resolve the client's capabilities, apply initializationOptions, and start watching
+    the editor's process."""
+    ls.client = ClientFeatures.resolve(params.capabilities, ls.workspace.position_encoding)
     ls.apply_editor_settings(INIT_OPTIONS, editor_values(params.initialization_options))
     ls.roots = WorkspaceRoots.from_initialize(params)
     if params.process_id:
@@ -40,8 +43,7 @@ async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) ->
 
 
 async def pull_workspace_settings(ls: CodetuneServer) -> None:
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.configuration):
+    if not ls.client.configuration:
         return
     try:
         result = await asyncio.wait_for(
