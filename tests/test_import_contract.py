@@ -112,7 +112,6 @@ def test_heavy_dependencies_stay_with_their_owner() -> None:
     assert wrong == []
 
 
-
 def banned_imports(module: str, tree: ast.Module) -> list[str]:
     """The imports in ``tree`` that ``module`` may not make."""
     found = []
