@@ -32,7 +32,9 @@ class ClientFeatures:
 
     @classmethod
     def resolve(
-        cls, caps: types.ClientCapabilities | None, position_encoding: object = UTF16
+        cls,
+        caps: types.ClientCapabilities | None,
+        position_encoding: types.PositionEncodingKind | str = UTF16,
     ) -> ClientFeatures:
         """Read ``caps`` (as sent in ``initialize``) with the negotiated position encoding."""
         caps = caps or types.ClientCapabilities()
@@ -42,7 +44,6 @@ class ClientFeatures:
         edit = workspace.workspace_edit if workspace else None
         show = window.show_document if window else None
         refresh = workspace.diagnostics if workspace else None
-        encoding = getattr(position_encoding, "value", position_encoding)
         return cls(
             inline_completion=bool(text and text.inline_completion),
             markdown_documentation=types.MarkupKind.Markdown
@@ -56,5 +57,5 @@ class ClientFeatures:
             pull_diagnostics=bool(text and text.diagnostic),
             diagnostic_refresh=bool(refresh and refresh.refresh_support),
             configuration=bool(workspace and workspace.configuration),
-            position_encoding=str(encoding),
+            position_encoding=str(getattr(position_encoding, "value", position_encoding)),
         )

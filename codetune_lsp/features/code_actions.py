@@ -170,20 +170,6 @@ class CodeActionFeature:
         settings = self.host.settings.features.code_actions
         start, end, first_line = self.region(snap, *selection)
         code = snap.text[start:end]
-        file_name = posixpath.basename(snap.uri)
-        variables: dict[str, Any] = {
-            "code": code,
-            "language": snap.language_id,
-            "file_name": file_name,
-            "first_line": first_line + 1,
-            "module": file_name.rsplit(".", 1)[0],
-        }
-        if flagged is not None:
-            variables |= {
-                "diagnostic_message": flagged.message,
-                "diagnostic_source": flagged.source or "a linter",
-                "diagnostic_line": flagged.line + 1,
-            }
         await self.host.models.ready(settings.model)
         result = await services.engine.run(
             EngineRequest(
@@ -191,7 +177,7 @@ class CodeActionFeature:
                 template=template_name,
                 model=settings.model,
                 label=settings.label,
-                variables=variables,
+                variables=_variables(snap, code, first_line, flagged),
                 document=snap,
                 unit_key=f"{self._root()}|{snap.uri}",
                 cancel=cancel,
@@ -298,6 +284,27 @@ class CodeActionFeature:
     def _root(self) -> str:
         roots = self.host.roots.paths
         return str(roots[0]) if roots else ""
+
+
+def _variables(
+    snap: DocumentSnapshot, code: str, first_line: int, flagged: Flagged | None
+) -> dict[str, Any]:
+    """The template variables of an action on ``code`` (starting at ``first_line``)."""
+    file_name = posixpath.basename(snap.uri)
+    variables: dict[str, Any] = {
+        "code": code,
+        "language": snap.language_id,
+        "file_name": file_name,
+        "first_line": first_line + 1,
+        "module": file_name.rsplit(".", 1)[0],
+    }
+    if flagged is not None:
+        variables |= {
+            "diagnostic_message": flagged.message,
+            "diagnostic_source": flagged.source or "a linter",
+            "diagnostic_line": flagged.line + 1,
+        }
+    return variables
 
 
 def _in_document(snap: DocumentSnapshot, *changes: TextChange) -> ActionEdit:

@@ -74,9 +74,10 @@ class FeatureHost(Protocol):
 
 
 class HeadlessHost:
-    """A host with no editor: messages go to the log, progress and diagnostics nowhere."""
+    """A host with no editor: messages go to the log, progress and diagnostics nowhere.
+    Without ``services``, a feature that needs them fails as the server's would."""
 
-    def __init__(self, settings: Settings, services: Services, paths: Paths) -> None:
+    def __init__(self, settings: Settings, services: Services | None, paths: Paths) -> None:
         from codetune_lsp.features.loading import ModelLoader
 
         self.settings = settings
@@ -89,6 +90,8 @@ class HeadlessHost:
         self.tasks: set[asyncio.Task[Any]] = set()
 
     async def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("this host has no store or engine")
         return self._services
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
