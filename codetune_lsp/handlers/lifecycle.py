@@ -20,7 +20,8 @@ logger = logging.getLogger(__name__)
 def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
     """Resolve the client's capabilities, apply initializationOptions, and start watching
     the editor's process."""
-    ls.client = ClientFeatures.resolve(params.capabilities, ls.workspace.position_encoding)
+    encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+    ls.client = ClientFeatures.resolve(params.capabilities, encoding)
     ls.apply_editor_settings(INIT_OPTIONS, editor_values(params.initialization_options))
     ls.roots = WorkspaceRoots.from_initialize(params)
     if params.process_id:
