@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import default_converter
 
 from codetune_lsp import __version__
+from codetune_lsp.client import ClientFeatures
 from codetune_lsp.documents import DocumentStore
 from codetune_lsp.features.code_actions import CodeActionFeature
 from codetune_lsp.features.completion import CompletionFeature
@@ -65,6 +66,7 @@ class CodetuneServer(LanguageServer):
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
         self.roots = WorkspaceRoots()
+        self.client = ClientFeatures()  # resolved at initialize
         self.exit_code: int | None = None
         self._stop_waiter: asyncio.Future[int] | None = None
         self._close_hooks: list[CloseHook] = []
@@ -76,13 +78,17 @@ class CodetuneServer(LanguageServer):
         }
         self._background: set[asyncio.Task[Any]] = set()
         self._closing: asyncio.Task[None] | None = None
-        # The features (their modules import nothing heavy until first use).
-        self.models = ModelLoader(self)
-        self.cross_file = CrossFileFeature(self)
-        self.completion = CompletionFeature(self)
-        self.code_actions = CodeActionFeature(self)
-        self.diagnostics = LiveDiagnostics(self)
-        self.prompt_files = PromptFiles(self)
+        # The features (their modules import nothing heavy until first use), each seeing
+        # the server only through the narrow host interface.
+        from codetune_lsp.handlers.host import LspHost
+
+        host = LspHost(self)
+        self.models = ModelLoader(host)
+        self.cross_file = CrossFileFeature(host)
+        self.completion = CompletionFeature(host, self.cross_file)
+        self.code_actions = CodeActionFeature(host)
+        self.diagnostics = LiveDiagnostics(host)
+        self.prompt_files = PromptFiles(host)
         self.on_close(self.diagnostics.aclose)
         self.on_close(self._close_cross_file)
 

@@ -2,7 +2,8 @@
 
 Lower layers never import higher ones; heavy or specialised dependencies stay in the one
 place that owns them: torch and transformers in the local backend, SQLAlchemy and alembic
-in ``store/``, Jinja in the renderer.
+in ``store/``, Jinja in the renderer. The features speak plain data: lsprotocol types are
+built and read in the LSP layer, never in ``features/``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ PACKAGE = Path(codetune_lsp.__file__).parent
 LAYERS: list[tuple[set[str], bool]] = [  # (top-level names, siblings may import each other)
     (
         {"", "paths", "redaction", "settings", "documents", "framing", "scheduling"}
-        | {"workspace", "parent", "logs"},
+        | {"workspace", "parent", "logs", "client"},
         True,
     ),
     ({"store", "models", "context"}, False),
@@ -51,6 +52,8 @@ OWNERS = {  # third-party package -> where it may be imported
     # autoescaped) page template renders in the dashboard.
     "jinja2": lambda m: m in {"prompts.render", "prompts._sizes", "dashboard.render"},
 }
+# third-party package -> modules that may not import it (not even under TYPE_CHECKING)
+BANNED = {"lsprotocol": lambda m: m == "features" or m.startswith("features.")}
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:
@@ -109,3 +112,28 @@ def test_heavy_dependencies_stay_with_their_owner() -> None:
             if owner is not None and not owner(module):
                 wrong.append(f"codetune_lsp.{module} imports {name}")
     assert wrong == []
+
+
+def banned_imports(module: str, tree: ast.Module) -> list[str]:
+    """The imports in ``tree`` that ``module`` may not make."""
+    found = []
+    for name in imports(tree):
+        banned = BANNED.get(name.split(".", 1)[0])
+        if banned is not None and banned(module):
+            found.append(name)
+    return found
+
+
+def test_features_do_not_import_lsprotocol() -> None:
+    wrong = [
+        f"codetune_lsp.{module} imports {name}"
+        for module, tree in modules()
+        for name in banned_imports(module, tree)
+    ]
+    assert wrong == []
+
+
+def test_a_lazy_lsprotocol_import_is_caught_in_a_feature_only() -> None:
+    tree = ast.parse("def f():\n    from lsprotocol import types\n")
+    assert banned_imports("features.example", tree) == ["lsprotocol"]
+    assert banned_imports("handlers.example", tree) == []

@@ -16,9 +16,13 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codetune_lsp.evaluation.suites import Item
+
+if TYPE_CHECKING:
+    from codetune_lsp.features.cross_file import CrossFileFeature
+    from codetune_lsp.features.host import HeadlessHost
 
 logger = logging.getLogger(__name__)
 
@@ -83,34 +87,6 @@ def _recording_engine_class() -> type:
     return RecordingEngine
 
 
-class _Host:
-    """What the features need from the language server, without a client."""
-
-    def __init__(self, settings: Any, services: Any) -> None:
-        from lsprotocol import types
-
-        from codetune_lsp.documents import DocumentStore
-        from codetune_lsp.features.cross_file import CrossFileFeature
-        from codetune_lsp.features.loading import ModelLoader
-        from codetune_lsp.workspace import WorkspaceRoots
-
-        self.settings = settings
-        self._services = services
-        self.documents = DocumentStore()
-        self.roots = WorkspaceRoots()
-        self.client_capabilities = types.ClientCapabilities()
-        self.models = ModelLoader(self)
-        self.cross_file = CrossFileFeature(self)
-
-    async def services(self) -> Any:
-        return self._services
-
-    def tell(self, message: str, level: int = logging.INFO) -> None:
-        logger.log(level, "%s", message)
-
-    show = tell
-
-
 def parse_template_ref(ref: str) -> tuple[str, int | None, str | None]:
     """``NAME``, ``NAME:LABEL`` or ``NAME:VERSION`` (also ``NAME@VERSION``)."""
     name, sep, rest = ref.replace("@", ":", 1).partition(":")
@@ -143,7 +119,8 @@ class ProductTarget:
         self.temperature = temperature
         self._factory = backend_factory
         self.resolved: Any = None
-        self._host: _Host | None = None
+        self._host: HeadlessHost | None = None
+        self._cross_file: CrossFileFeature | None = None
         self._engine: Any = None
 
     def resolve(self) -> Any:
@@ -171,7 +148,10 @@ class ProductTarget:
         }
 
     async def start(self) -> TargetInfo:
+        from codetune_lsp.features.cross_file import CrossFileFeature
+        from codetune_lsp.features.host import HeadlessHost
         from codetune_lsp.models.registry import create_backend
+        from codetune_lsp.paths import resolve_paths
         from codetune_lsp.services import Services
 
         resolved = self.resolved or self.resolve()
@@ -207,7 +187,9 @@ class ProductTarget:
         )
         engine.raw = {}
         self._engine = engine
-        self._host = _Host(settings, Services(self.store, self.library, engine))
+        services = Services(self.store, self.library, engine)
+        self._host = HeadlessHost(settings, services, resolve_paths())
+        self._cross_file = CrossFileFeature(self._host)
         backend = await self._host.models.ready(self.model)
         profile = backend.profile
         return TargetInfo(
@@ -238,7 +220,8 @@ class ProductTarget:
         assert self._host is not None
         snap = DocumentSnapshot(uri, 1, "python", text, UTF16)
         started = time.perf_counter()
-        suggestion = await CompletionFeature(self._host).suggest(snap, offset, explicit=True)
+        feature = CompletionFeature(self._host, self._cross_file)
+        suggestion = await feature.suggest(snap, offset, explicit=True)
         latency = (time.perf_counter() - started) * 1000
         served = suggestion.text if suggestion is not None else ""
         return Produced(self._raw(uri), served, latency)
@@ -267,23 +250,20 @@ class ProductTarget:
         )
         if host.roots.paths != [root.resolve()]:
             host.roots = WorkspaceRoots([root.as_uri()])
-        host.cross_file.refresh_roots()
-        await asyncio.to_thread(host.cross_file.context.ready.wait)
+        assert self._cross_file is not None
+        self._cross_file.refresh_roots()
+        await asyncio.to_thread(self._cross_file.context.ready.wait)
         return await self.complete(path.as_uri(), text, offset)
 
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the
         document after the editor applies the action's edit."""
-        from lsprotocol import types
-
         from codetune_lsp.features.code_actions import CodeActionFeature
-        from codetune_lsp.prompts.edits import apply_edits
 
         assert self._host is not None
         self._host.documents.open(uri, "python", 1, text)
         snap = self._host.documents.snapshot(uri)
-        end = types.Position(line=snap.line_count, character=0)
-        selection = types.Range(start=types.Position(line=0, character=0), end=end)
+        selection = (0, len(snap.text))
         started = time.perf_counter()
         try:
             outcome = await CodeActionFeature(self._host).run(
@@ -295,8 +275,7 @@ class ProductTarget:
         raw = self._raw(uri)
         if outcome.edit is None:
             return Produced(raw, text, latency, error=outcome.message or "no edit")
-        edits = [e for change in outcome.edit.document_changes or [] for e in change.edits]
-        return Produced(raw, apply_edits(text, snap, edits), latency)
+        return Produced(raw, outcome.edit.apply(text), latency)
 
     async def diagnose(self, uri: str, text: str) -> Produced:
         """The diagnostics Analyzer (as ``codetune-lsp check`` runs it) on ``text``."""

@@ -6,7 +6,8 @@ cursor), calls the engine, and turns the answer into one of three results. An ``
 answer becomes a minimal WorkspaceEdit of that region. A ``markdown`` answer becomes a
 document to show (or a comment block). A ``new_file`` answer becomes a new test file beside
 the source, inside the workspace. The same code serves ``codeAction/resolve`` and the
-``workspace/executeCommand`` fallback.
+``workspace/executeCommand`` fallback. Results are plain data (offsets into the snapshot);
+the handlers turn them into lsprotocol types.
 """
 
 from __future__ import annotations
@@ -19,11 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
-from codetune_lsp.features import progress
+from codetune_lsp.features.host import FeatureHost
 from codetune_lsp.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -47,11 +47,45 @@ class CatalogueEntry:
 
 
 @dataclass(frozen=True)
+class Flagged:
+    """The diagnostic a quick fix is asked for."""
+
+    message: str
+    source: str | None
+    line: int  # zero-based
+
+
+@dataclass(frozen=True)
+class TextChange:
+    """Replace code points ``[start, end)`` of the document with ``new_text``."""
+
+    start: int
+    end: int
+    new_text: str
+
+
+@dataclass(frozen=True)
+class ActionEdit:
+    """Changes to one document: the requesting one at its version, or a new file."""
+
+    uri: str
+    version: int | None
+    changes: tuple[TextChange, ...]
+    create: bool = False  # a file to create (its one change inserts the whole text)
+
+    def apply(self, text: str) -> str:
+        """``text`` with the changes made (they never overlap)."""
+        for change in sorted(self.changes, key=lambda c: (c.start, c.end), reverse=True):
+            text = text[: change.start] + change.new_text + text[change.end :]
+        return text
+
+
+@dataclass(frozen=True)
 class ActionOutcome:
     """What running an action produced: an edit to apply and/or a document to show."""
 
     execution_id: str
-    edit: types.WorkspaceEdit | None = None
+    edit: ActionEdit | None = None
     show: str | None = None  # a file URI to open with window/showDocument
     message: str = ""
 
@@ -62,8 +96,8 @@ def comment_block(text: str, language: str, indent: str) -> str:
 
 
 class CodeActionFeature:
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self._catalogue: list[CatalogueEntry] = []
         self._catalogue_counter: int | None = None
         self._progress_tasks: dict[Any, asyncio.Task[Any]] = {}
@@ -71,7 +105,7 @@ class CodeActionFeature:
     # -- listing (no model, no write) ----------------------------------------------------
 
     async def catalogue(self) -> list[CatalogueEntry]:
-        services = await self.server.services()
+        services = await self.host.services()
         counter = await services.store.aprompt_change_counter()
         if counter != self._catalogue_counter:
             self._catalogue = await asyncio.to_thread(self._load_catalogue, services.library)
@@ -102,18 +136,19 @@ class CodeActionFeature:
 
     # -- running ------------------------------------------------------------------------
 
-    def region(self, snap: DocumentSnapshot, selection: types.Range) -> tuple[int, int, int]:
-        """(start offset, end offset, first line) of the code the action works on."""
+    def region(self, snap: DocumentSnapshot, start: int, end: int) -> tuple[int, int, int]:
+        """(start offset, end offset, first line) of the code the action works on, from
+        the selected offsets ``[start, end)``."""
         from codetune_lsp.prompts.regions import enclosing_definition
 
-        start, end = snap.offset_at(selection.start), snap.offset_at(selection.end)
+        begin, stop = snap.position_at(start), snap.position_at(end)
         if start != end:  # whole lines of the selection
-            first, last = selection.start.line, selection.end.line
-            if selection.end.character == 0 and last > first:
+            first, last = begin.line, stop.line
+            if stop.character == 0 and last > first:
                 last -= 1
         else:
             lines = [snap.line_text(i) for i in range(snap.line_count)]
-            found = enclosing_definition(lines, selection.start.line)
+            found = enclosing_definition(lines, begin.line)
             first, last = found if found else (0, snap.line_count - 1)
         from codetune_lsp.prompts.edits import Region
 
@@ -124,44 +159,31 @@ class CodeActionFeature:
         self,
         snap: DocumentSnapshot,
         template_name: str,
-        selection: types.Range,
-        diagnostic: types.Diagnostic | None = None,
+        selection: tuple[int, int],
+        flagged: Flagged | None = None,
         cancel: Any = None,
     ) -> ActionOutcome:
+        """Run ``template_name`` on the selected offsets (a quick fix: for ``flagged``)."""
         from codetune_lsp.engine import EngineRequest
 
-        services = await self.server.services()
-        settings = self.server.settings.features.code_actions
-        start, end, first_line = self.region(snap, selection)
+        services = await self.host.services()
+        settings = self.host.settings.features.code_actions
+        start, end, first_line = self.region(snap, *selection)
         code = snap.text[start:end]
-        file_name = posixpath.basename(snap.uri)
-        variables: dict[str, Any] = {
-            "code": code,
-            "language": snap.language_id,
-            "file_name": file_name,
-            "first_line": first_line + 1,
-            "module": file_name.rsplit(".", 1)[0],
-        }
-        if diagnostic is not None:
-            variables |= {
-                "diagnostic_message": diagnostic.message,
-                "diagnostic_source": diagnostic.source or "a linter",
-                "diagnostic_line": diagnostic.range.start.line + 1,
-            }
-        await self.server.models.ready(settings.model)
+        await self.host.models.ready(settings.model)
         result = await services.engine.run(
             EngineRequest(
                 feature="code_action",
                 template=template_name,
                 model=settings.model,
                 label=settings.label,
-                variables=variables,
+                variables=_variables(snap, code, first_line, flagged),
                 document=snap,
                 unit_key=f"{self._root()}|{snap.uri}",
                 cancel=cancel,
             )
         )
-        if not self.server.documents.is_current(snap.uri, snap.version):
+        if not self.host.documents.is_current(snap.uri, snap.version):
             raise StaleDocument(snap.uri)
         output = result.template.output
         if output == "edit":
@@ -181,17 +203,11 @@ class CodeActionFeature:
         edits = minimal_edits(snap, Region(start, end), reindent(extracted, code))
         if not edits:
             return ActionOutcome(result.execution_id, message="the model suggested no change")
-        return ActionOutcome(result.execution_id, edit=self._document_edit(snap, edits))
-
-    def _document_edit(
-        self, snap: DocumentSnapshot, edits: list[types.TextEdit]
-    ) -> types.WorkspaceEdit:
-        identifier = types.OptionalVersionedTextDocumentIdentifier(
-            uri=snap.uri, version=snap.version
-        )
-        return types.WorkspaceEdit(
-            document_changes=[types.TextDocumentEdit(text_document=identifier, edits=edits)]
-        )
+        changes = [
+            TextChange(snap.offset_at(e.range.start), snap.offset_at(e.range.end), e.new_text)
+            for e in edits
+        ]
+        return ActionOutcome(result.execution_id, edit=_in_document(snap, *changes))
 
     def _new_file(self, snap: DocumentSnapshot, start: int, end: int, result: Any) -> ActionOutcome:
         from codetune_lsp.prompts.edits import extract_code
@@ -201,51 +217,21 @@ class CodeActionFeature:
         if code is None:
             return ActionOutcome(result.execution_id, message="the model gave no tests")
         source = to_fs_path(snap.uri)
-        workspace = self.server.client_capabilities.workspace
-        edit_caps = workspace.workspace_edit if workspace else None
-        can_create = bool(
-            edit_caps
-            and edit_caps.resource_operations
-            and types.ResourceOperationKind.Create in edit_caps.resource_operations
-        )
-        settings = self.server.settings.features.code_actions
-        if source and can_create and settings.tests_location == "new_file":
+        settings = self.host.settings.features.code_actions
+        if source and self.host.client.create_files and settings.tests_location == "new_file":
             target = self._test_path(Path(source))
             try:
-                self.server.roots.resolve_inside(target)
+                self.host.roots.resolve_inside(target)
             except OutsideWorkspace as exc:
                 return ActionOutcome(
                     result.execution_id, message=f"refused to create {target}: {exc}"
                 )
             uri = from_fs_path(str(target)) or target.as_uri()
-            insert = types.TextEdit(
-                range=types.Range(
-                    start=types.Position(line=0, character=0),
-                    end=types.Position(line=0, character=0),
-                ),
-                new_text=code,
-            )
-            edit = types.WorkspaceEdit(
-                document_changes=[
-                    types.CreateFile(
-                        uri=uri,
-                        options=types.CreateFileOptions(overwrite=False, ignore_if_exists=False),
-                    ),
-                    types.TextDocumentEdit(
-                        text_document=types.OptionalVersionedTextDocumentIdentifier(
-                            uri=uri, version=None
-                        ),
-                        edits=[insert],
-                    ),
-                ]
-            )
+            edit = ActionEdit(uri, None, (TextChange(0, 0, code),), create=True)
             return ActionOutcome(result.execution_id, edit=edit, show=uri)
-        position = snap.position_at(end)  # tests below the code they test
-        eol = "\r\n" if "\r\n" in snap.text else "\n"
-        insert = types.TextEdit(
-            range=types.Range(start=position, end=position), new_text=eol + code.replace("\n", eol)
-        )
-        return ActionOutcome(result.execution_id, edit=self._document_edit(snap, [insert]))
+        eol = "\r\n" if "\r\n" in snap.text else "\n"  # tests below the code they test
+        insert = TextChange(end, end, eol + code.replace("\n", eol))
+        return ActionOutcome(result.execution_id, edit=_in_document(snap, insert))
 
     @staticmethod
     def _test_path(source: Path) -> Path:
@@ -260,53 +246,66 @@ class CodeActionFeature:
         self, snap: DocumentSnapshot, start: int, result: Any, template_name: str
     ) -> ActionOutcome:
         text = result.text.strip() or "(the model returned nothing)"
-        settings = self.server.settings.features.code_actions
+        settings = self.host.settings.features.code_actions
         if settings.markdown_output == "comment":
-            line_start = snap.position_at(start)
-            first = snap.line_text(line_start.line)
+            first = snap.line_text(snap.position_at(start).line)
             indent = first[: len(first) - len(first.lstrip())]
             block = comment_block(text, snap.language_id, indent)
             eol = "\r\n" if "\r\n" in snap.text else "\n"
-            insert = types.TextEdit(
-                range=types.Range(start=line_start, end=line_start),
-                new_text=block.replace("\n", eol),
-            )
-            return ActionOutcome(result.execution_id, edit=self._document_edit(snap, [insert]))
-        answers = self.server.paths.data_dir / "answers"
+            insert = TextChange(start, start, block.replace("\n", eol))
+            return ActionOutcome(result.execution_id, edit=_in_document(snap, insert))
+        answers = self.host.paths.data_dir / "answers"
         answers.mkdir(parents=True, exist_ok=True)
         slug = re.sub(r"[^a-z0-9]+", "-", template_name.rsplit(".", 1)[-1].lower())
         path = answers / f"{result.execution_id}-{slug}.md"
         header = f"<!-- {template_name} v{result.version} on {snap.uri} -->\n\n"
         path.write_text(redact(header + text) + "\n", encoding="utf-8")
-        self.server.tell(f"codetune: answer written to {path}")
+        self.host.tell(f"codetune: answer written to {path}")
         return ActionOutcome(result.execution_id, show=path.as_uri(), message=str(path))
 
-    # -- progress and showing answers ----------------------------------------------------
+    # -- progress (its cancel button cancels the running action) -------------------------
 
     async def begin_progress(self, title: str, task: asyncio.Task[Any]) -> str | None:
         """Start $/progress whose cancel button cancels ``task`` (None if unsupported)."""
-        token = await progress.begin(self.server, title, "asking the model", cancellable=True)
+        token = await self.host.begin_progress(title, "asking the model", cancellable=True)
         if token is not None:
             self._progress_tasks[token] = task
         return token
 
     def end_progress(self, token: str | None, message: str) -> None:
         self._progress_tasks.pop(token, None)
-        progress.end(self.server, token, message)
+        self.host.end_progress(token, message)
 
     def cancel_progress(self, token: Any) -> None:
         task = self._progress_tasks.pop(token, None)
         if task is not None:
             task.cancel()
 
-    async def show_document(self, uri: str) -> None:
-        window = self.server.client_capabilities.window
-        if window and window.show_document and window.show_document.support:
-            params = types.ShowDocumentParams(uri=uri, take_focus=True)
-            await self.server.window_show_document_async(params)
-        else:
-            self.server.show(f"codetune: the answer is in {uri}", logging.INFO)
-
     def _root(self) -> str:
-        roots = self.server.roots.paths
+        roots = self.host.roots.paths
         return str(roots[0]) if roots else ""
+
+
+def _variables(
+    snap: DocumentSnapshot, code: str, first_line: int, flagged: Flagged | None
+) -> dict[str, Any]:
+    """The template variables of an action on ``code`` (starting at ``first_line``)."""
+    file_name = posixpath.basename(snap.uri)
+    variables: dict[str, Any] = {
+        "code": code,
+        "language": snap.language_id,
+        "file_name": file_name,
+        "first_line": first_line + 1,
+        "module": file_name.rsplit(".", 1)[0],
+    }
+    if flagged is not None:
+        variables |= {
+            "diagnostic_message": flagged.message,
+            "diagnostic_source": flagged.source or "a linter",
+            "diagnostic_line": flagged.line + 1,
+        }
+    return variables
+
+
+def _in_document(snap: DocumentSnapshot, *changes: TextChange) -> ActionEdit:
+    return ActionEdit(snap.uri, snap.version, changes)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.features.cross_file import CrossFileFeature
+from codetune_lsp.features.host import FeatureHost
 from codetune_lsp.scheduling import LatestWins
 from codetune_lsp.settings import CompletionSettings
 
@@ -50,8 +52,9 @@ class _Served:
 class CompletionFeature:
     """One per server: owns the per-document gate and the type-ahead memory."""
 
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, host: FeatureHost, cross_file: CrossFileFeature | None = None) -> None:
+        self.cross_file = cross_file  # None: the current file only
+        self.host = host
         self.gate = LatestWins()
         self._served: dict[str, _Served] = {}
         self._accepted: set[str] = set()
@@ -59,7 +62,7 @@ class CompletionFeature:
 
     @property
     def settings(self) -> CompletionSettings:
-        return self.server.settings.features.completion
+        return self.host.settings.features.completion
 
     def forget(self, uri: str) -> None:
         self._served.pop(uri, None)
@@ -90,13 +93,13 @@ class CompletionFeature:
         ahead = await self._type_ahead(snap, prefix, suffix)
         if ahead is not None:
             return ahead
-        services = await self.server.services()
+        services = await self.host.services()
         if not services.engine.info(settings.model).loaded:
             if not explicit:  # typing: start loading, answer now, suggest once it is ready
-                self.server.models.start(settings.model)
+                self.host.models.start(settings.model)
                 return None
             try:
-                await self.server.models.ready(settings.model)
+                await self.host.models.ready(settings.model)
             except Exception as exc:
                 logger.warning("completion model is not available: %s", exc)
                 return None
@@ -133,7 +136,7 @@ class CompletionFeature:
     async def _record_memory_hit(
         self, snap: DocumentSnapshot, served: _Served, rest: str
     ) -> Suggestion:
-        services = await self.server.services()
+        services = await self.host.services()
         pending = services.engine.record_served(
             feature="completion",
             model=self.settings.model,
@@ -152,11 +155,11 @@ class CompletionFeature:
         from codetune_lsp.engine import AroundCursor, EngineError, EngineRequest
         from codetune_lsp.prompts.completion_text import postprocess
 
-        services = await self.server.services()
+        services = await self.host.services()
         settings = self.settings
-        await self.server.models.ready(settings.model)
+        await self.host.models.ready(settings.model)
         file_name = posixpath.basename(snap.uri)
-        cursor = self.server.cross_file.gather(snap, len(prefix))
+        cursor = self.cross_file.gather(snap, len(prefix)) if self.cross_file else None
         request = EngineRequest(
             feature="completion",
             template=settings.template,
@@ -189,7 +192,7 @@ class CompletionFeature:
         except EngineError as exc:
             logger.warning("completion failed: %s", exc)
             if exc.kind != "timeout":
-                self.server.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
+                self.host.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
             return None
         self._dismiss_previous(snap.uri, services.store)
         if not result.text:
@@ -207,5 +210,5 @@ class CompletionFeature:
         return Suggestion(result.text, result.execution_id, result.cache_hit)
 
     def _unit_key(self, snap: DocumentSnapshot) -> str:
-        roots = self.server.roots.paths
+        roots = self.host.roots.paths
         return f"{roots[0] if roots else ''}|{snap.uri}"

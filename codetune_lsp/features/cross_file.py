@@ -17,6 +17,7 @@ from pygls.uris import to_fs_path
 from codetune_lsp.context.files import FileLimits
 from codetune_lsp.context.service import ContextSwitches, CrossFileContext, CursorContext
 from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.features.host import FeatureHost
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +28,15 @@ def uri_path(uri: str) -> Path | None:
 
 
 class CrossFileFeature:
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self.context = CrossFileContext()
         self._indexed: list[Path] | None = None
         self._failed_once = False
 
     @property
     def _settings(self) -> Any:
-        return self.server.settings
+        return self.host.settings
 
     def enabled(self) -> bool:
         completion = self._settings.features.completion
@@ -46,9 +47,9 @@ class CrossFileFeature:
         if not self.enabled():
             return []
         if workspace.context_in_untrusted:
-            return self.server.roots.paths
+            return self.host.roots.paths
         trusted = {Path(p).expanduser().resolve() for p in workspace.trusted}
-        return [root for root in self.server.roots.paths if root in trusted]
+        return [root for root in self.host.roots.paths if root in trusted]
 
     def refresh_roots(self) -> None:
         """Index the allowed roots when they changed (settings, workspace folders)."""
@@ -65,7 +66,7 @@ class CrossFileFeature:
     # -- events ---------------------------------------------------------------------------
 
     def edited(self, uri: str) -> None:
-        snap = self.server.documents.snapshot(uri)
+        snap = self.host.documents.snapshot(uri)
         self.context.edited(uri, uri_path(uri), snap.language_id, snap.text)
 
     def saved(self, uri: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from typing import Any
 
-from codetune_lsp.features import progress
+from codetune_lsp.features.host import FeatureHost
 
 logger = logging.getLogger(__name__)
 
@@ -15,8 +15,8 @@ logger = logging.getLogger(__name__)
 class ModelLoader:
     """One per server: tracks which profiles are loading, loaded or broken."""
 
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self._loading: dict[str, asyncio.Task[Any]] = {}
         self._reported: set[str] = set()
 
@@ -30,14 +30,14 @@ class ModelLoader:
 
     async def ready(self, profile: str) -> Any:
         """The backend for ``profile`` once it can generate (raises its BackendError)."""
-        services = await self.server.services()
+        services = await self.host.services()
         backend = services.engine.backend(profile)
         if backend.info().loaded:
             return backend
         return await asyncio.shield(self.start(profile))
 
     async def _load(self, profile: str) -> Any:
-        services = await self.server.services()
+        services = await self.host.services()
         backend = services.engine.backend(profile)
         progress = await self._begin(f"codetune: loading model '{profile}'")
         if progress is not None:
@@ -48,20 +48,20 @@ class ModelLoader:
             self._end(progress, "failed")
             if profile not in self._reported:
                 self._reported.add(profile)
-                self.server.show(f"codetune-lsp: {exc}", logging.ERROR)
+                self.host.show(f"codetune-lsp: {exc}", logging.ERROR)
             raise
         self._end(progress, "ready")
         self._reported.discard(profile)
         return backend
 
     async def _begin(self, title: str) -> str | None:
-        token = await progress.begin(self.server, title)
+        token = await self.host.begin_progress(title)
         if token is None:
-            self.server.tell(title)
+            self.host.tell(title)
         return token
 
     def _report(self, token: str, stage: str) -> None:
-        progress.report(self.server, token, stage)
+        self.host.report_progress(token, stage)
 
     def _end(self, token: str | None, message: str) -> None:
-        progress.end(self.server, token, message)
+        self.host.end_progress(token, message)

@@ -11,28 +11,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
+from codetune_lsp.features.host import FeatureHost
+
+if TYPE_CHECKING:
+    from codetune_lsp.prompts.template import TemplateProblem
 
 logger = logging.getLogger(__name__)
 
-SOURCE = "codetune-prompts"
 WORKSPACE_PROMPTS = Path(".codetune") / "prompts"
 Kind = Literal["user", "trusted", "untrusted"]
-_SEVERITY = {"error": types.DiagnosticSeverity.Error, "warning": types.DiagnosticSeverity.Warning}
 
 
 class PromptFiles:
-    def __init__(self, server: Any) -> None:
-        self.server = server
+    def __init__(self, host: FeatureHost) -> None:
+        self.host = host
         self._told: set[Path] = set()
 
     def _trusted(self) -> set[Path]:
-        return {Path(p).expanduser().resolve() for p in self.server.settings.workspace.trusted}
+        return {Path(p).expanduser().resolve() for p in self.host.settings.workspace.trusted}
 
     def kind_of(self, uri: str) -> Kind | None:
         """Whether ``uri`` is a template file, and whether it may be loaded."""
@@ -40,7 +41,7 @@ class PromptFiles:
         if not raw or not raw.endswith(".toml"):
             return None
         path = Path(raw).resolve()
-        if path.parent == self.server.paths.user_prompts_dir.resolve():
+        if path.parent == self.host.paths.user_prompts_dir.resolve():
             return "user"
         if path.parent.name == "prompts" and path.parent.parent.name == ".codetune":
             return "trusted" if path.parent.parent.parent in self._trusted() else "untrusted"
@@ -48,30 +49,12 @@ class PromptFiles:
 
     # -- linting ------------------------------------------------------------------------
 
-    def lint(self, snap: DocumentSnapshot) -> None:
+    def lint(self, snap: DocumentSnapshot) -> list[TemplateProblem]:
+        """The template's problems (the handler publishes them as diagnostics)."""
         from codetune_lsp.prompts.template import parse_template
 
         _, problems = parse_template(snap.text)
-        diagnostics = [
-            types.Diagnostic(
-                range=self._line_range(snap, problem.line),
-                severity=_SEVERITY[problem.severity],
-                source=SOURCE,
-                message=problem.message,
-            )
-            for problem in problems
-        ]
-        self.server.text_document_publish_diagnostics(
-            types.PublishDiagnosticsParams(
-                uri=snap.uri, version=snap.version, diagnostics=diagnostics
-            )
-        )
-
-    @staticmethod
-    def _line_range(snap: DocumentSnapshot, line: int) -> types.Range:
-        line = min(max(line, 0), snap.line_count - 1)
-        start = snap.offset_at(types.Position(line=line, character=0))
-        return snap.range_of(start, start + len(snap.line_text(line)))
+        return list(problems)
 
     # -- versioning ----------------------------------------------------------------------
 
@@ -86,40 +69,40 @@ class PromptFiles:
             return
         if kind is None:
             return
-        services = await self.server.services()
+        services = await self.host.services()
         origin = to_fs_path(snap.uri) or snap.uri
         try:
             result = await asyncio.to_thread(services.library.import_source, snap.text, origin)
         except TemplateInvalid as exc:
-            self.server.tell(f"codetune: not saved as a version: {exc}", logging.WARNING)
+            self.host.tell(f"codetune: not saved as a version: {exc}", logging.WARNING)
             return
         if result.created or result.label_moved:
             moved = "; production now uses it" if result.label_moved else ""
-            self.server.tell(f"codetune: {result.name} version {result.version} saved{moved}")
+            self.host.tell(f"codetune: {result.name} version {result.version} saved{moved}")
 
     async def scan_workspaces(self) -> None:
         """Load trusted workspaces' templates; say once how to trust the others."""
         from codetune_lsp.services import import_prompt_dir
 
         trusted = self._trusted()
-        for root in self.server.roots.paths:
+        for root in self.host.roots.paths:
             folder = root / WORKSPACE_PROMPTS
             if not folder.is_dir() or not any(folder.glob("*.toml")):
                 continue
             if root.resolve() not in trusted:
                 self._tell_untrusted(root)
                 continue
-            services = await self.server.services()
+            services = await self.host.services()
             problems = await asyncio.to_thread(import_prompt_dir, services.library, folder)
             for problem in problems:
-                self.server.tell(problem, logging.WARNING)
+                self.host.tell(problem, logging.WARNING)
 
     def _tell_untrusted(self, root: Path) -> None:
         if root in self._told:
             return
         self._told.add(root)
-        config = self.server.paths.config_file
-        self.server.show(
+        config = self.host.paths.config_file
+        self.host.show(
             f"codetune: the prompt templates in {root / WORKSPACE_PROMPTS} are ignored because "
             f"this workspace is not trusted. To use them, add it to your config file {config}:\n"
             f'[workspace]\ntrusted = ["{root}"]',

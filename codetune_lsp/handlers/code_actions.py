@@ -14,7 +14,9 @@ from pygls.exceptions import (
     JsonRpcRequestCancelled,
 )
 
+from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features.code_actions import FIX_TEMPLATE, ActionOutcome, StaleDocument
+from codetune_lsp.handlers.convert import flagged, workspace_edit
 from codetune_lsp.handlers.feedback import FEEDBACK
 from codetune_lsp.handlers.guard import describe, passive, user_triggered
 from codetune_lsp.server import CodetuneServer
@@ -31,13 +33,6 @@ OPTIONS = types.CodeActionOptions(
     ],
     resolve_provider=True,
 )
-
-
-def _resolve_supported(ls: CodetuneServer) -> bool:
-    text = ls.client_capabilities.text_document
-    action = text.code_action if text else None
-    support = action.resolve_support if action else None
-    return bool(support and "edit" in support.properties)
 
 
 def _wanted(kind: str, only: list[str] | None) -> bool:
@@ -98,7 +93,7 @@ async def on_code_action(
     catalogue = await ls.code_actions.catalogue()
     only = [str(k) for k in params.context.only] if params.context.only else None
     selected = params.range.start != params.range.end
-    by_command = not _resolve_supported(ls)
+    by_command = not ls.client.code_action_resolve
     actions: list[types.CodeAction | types.Command] = []
     for entry in catalogue:
         if not _wanted(entry.kind, only):
@@ -146,15 +141,25 @@ def _parse_data(data: Any) -> tuple[str, int, str, types.Range, types.Diagnostic
         raise JsonRpcInvalidParams("code action data is malformed; list the actions again") from exc
 
 
-async def _run(ls: CodetuneServer, data: Any, cancel: Any = None) -> ActionOutcome:
+async def _run(
+    ls: CodetuneServer, data: Any, cancel: Any = None
+) -> tuple[ActionOutcome, types.WorkspaceEdit | None]:
+    """Run the listed action; its outcome, and its edit as lsprotocol (None if none)."""
     uri, version, template, range_, diagnostic, _ = _parse_data(data)
     snap = ls.documents.snapshot(uri)
     if snap.version != version:
         raise JsonRpcContentModified("the document changed since this action was listed")
+    selection = (snap.offset_at(range_.start), snap.offset_at(range_.end))
+    fix = flagged(diagnostic) if diagnostic is not None else None
     try:
-        return await ls.code_actions.run(snap, template, range_, diagnostic, cancel)
+        outcome = await ls.code_actions.run(snap, template, selection, fix, cancel)
     except StaleDocument as exc:
         raise JsonRpcContentModified("the document changed while the model was running") from exc
+    return outcome, _edit_of(snap, outcome)
+
+
+def _edit_of(snap: DocumentSnapshot, outcome: ActionOutcome) -> types.WorkspaceEdit | None:
+    return workspace_edit(snap, outcome.edit) if outcome.edit is not None else None
 
 
 def _feedback(execution_id: str, kind: str) -> types.Command:
@@ -172,11 +177,11 @@ async def on_resolve(ls: CodetuneServer, action: types.CodeAction) -> types.Code
         _parse_data(data)
         action.command = types.Command(title=action.title, command=RUN_ACTION, arguments=[data])
         return action
-    outcome = await _run(ls, action.data)
-    if outcome.edit is None:
+    outcome, edit = await _run(ls, action.data)
+    if edit is None:
         ls.show(f"codetune: {outcome.message or 'nothing to apply'}", logging.INFO)
         return action
-    action.edit = outcome.edit
+    action.edit = edit
     action.command = _feedback(outcome.execution_id, "applied")  # runs after the edit
     return action
 
@@ -191,8 +196,7 @@ async def _apply(ls: CodetuneServer, params: types.ApplyWorkspaceEditParams) -> 
     for an answer: ALE applies it but never answers, which used to leave this command
     pending forever. A client that errs or does not answer in time is unknown too.
     """
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.apply_edit):
+    if not ls.client.apply_edit:
         ls.protocol.send_request(types.WORKSPACE_APPLY_EDIT, params)
         return None
     try:
@@ -209,12 +213,31 @@ async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
     if not args:
         raise JsonRpcInvalidParams(f"{RUN_ACTION} needs the action's data as its argument")
     title = _parse_data(args[0])[5]
+    outcome, edit = await _run_with_progress(ls, args[0], title)
+    applied: bool | None = False
+    services = await ls.services()
+    if edit is not None:
+        applied = await _apply(ls, types.ApplyWorkspaceEditParams(edit=edit, label=title))
+        if applied is not None:
+            kind = "applied" if applied else "dismissed"
+            services.store.add_feedback(outcome.execution_id, kind)
+    if outcome.show is not None:
+        await _show_document(ls, outcome.show)
+    elif outcome.message and outcome.edit is None:
+        ls.show(f"codetune: {outcome.message}", logging.INFO)
+    return {"executionId": outcome.execution_id, "applied": applied, "shown": outcome.show}
+
+
+async def _run_with_progress(
+    ls: CodetuneServer, data: Any, title: str
+) -> tuple[ActionOutcome, types.WorkspaceEdit | None]:
+    """Run under $/progress, whose cancel button (or $/cancelRequest) cancels the run."""
     task = asyncio.current_task()
     assert task is not None
     ls.protocol.track_cancellable(ls.protocol.msg_id, task)
     token = await ls.code_actions.begin_progress(title, task)
     try:
-        outcome = await _run(ls, args[0])
+        ran = await _run(ls, data)
     except asyncio.CancelledError:
         ls.code_actions.end_progress(token, "cancelled")
         raise JsonRpcRequestCancelled("cancelled") from None
@@ -229,18 +252,16 @@ async def run_action(ls: CodetuneServer, *args: Any) -> dict[str, Any]:
         ls.code_actions.end_progress(token, "failed")
         raise
     ls.code_actions.end_progress(token, "done")
-    applied: bool | None = False
-    services = await ls.services()
-    if outcome.edit is not None:
-        applied = await _apply(ls, types.ApplyWorkspaceEditParams(edit=outcome.edit, label=title))
-        if applied is not None:
-            kind = "applied" if applied else "dismissed"
-            services.store.add_feedback(outcome.execution_id, kind)
-    if outcome.show is not None:
-        await ls.code_actions.show_document(outcome.show)
-    elif outcome.message and outcome.edit is None:
-        ls.show(f"codetune: {outcome.message}", logging.INFO)
-    return {"executionId": outcome.execution_id, "applied": applied, "shown": outcome.show}
+    return ran
+
+
+async def _show_document(ls: CodetuneServer, uri: str) -> None:
+    """Open ``uri`` in the editor, or say where it is when the client cannot."""
+    if ls.client.show_document:
+        params = types.ShowDocumentParams(uri=uri, take_focus=True)
+        await ls.window_show_document_async(params)
+    else:
+        ls.show(f"codetune: the answer is in {uri}", logging.INFO)
 
 
 def on_progress_cancel(ls: CodetuneServer, params: types.WorkDoneProgressCancelParams) -> None:

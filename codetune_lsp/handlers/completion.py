@@ -19,17 +19,12 @@ COMPLETION_OPTIONS = types.CompletionOptions(trigger_characters=[".", "(", "[", 
 _WORD_BEFORE = re.compile(r"[\w$]*$")
 
 
-def _client_has_inline(ls: CodetuneServer) -> bool:
-    text = ls.client_capabilities.text_document
-    return bool(text and text.inline_completion)
-
-
 def _serves(ls: CodetuneServer, kind: str) -> bool:
     mode = ls.settings.features.completion.mode
     if mode == "both":
         return True
     if mode == "auto":
-        return _client_has_inline(ls) == (kind == "inline")
+        return ls.client.inline_completion == (kind == "inline")
     return mode == kind
 
 
@@ -52,10 +47,7 @@ def _accepted(suggestion: Suggestion) -> types.Command:
 def _documentation(ls: CodetuneServer, language: str, code: str) -> types.MarkupContent | str:
     """The full suggestion: Markdown where the client renders it, else a plain string
     (always allowed, unlike MarkupContent of a kind the client did not list)."""
-    text = ls.client_capabilities.text_document
-    item = text.completion.completion_item if text and text.completion else None
-    formats = (item.documentation_format if item else None) or []
-    if types.MarkupKind.Markdown in formats:
+    if ls.client.markdown_documentation:
         fenced = f"```{language}\n{code}\n```"
         return types.MarkupContent(kind=types.MarkupKind.Markdown, value=fenced)
     return code

@@ -8,6 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from codetune_lsp.client import ClientFeatures
 from codetune_lsp.context.files import LANGUAGE_BY_SUFFIX
 from codetune_lsp.parent import watch_process
 from codetune_lsp.server import INIT_OPTIONS, WORKSPACE_CONFIGURATION, CodetuneServer
@@ -18,7 +19,10 @@ logger = logging.getLogger(__name__)
 
 
 def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
-    """Apply initializationOptions and start watching the editor's process."""
+    """Resolve the client's capabilities, apply initializationOptions, and start watching
+    the editor's process."""
+    encoding = ls.workspace.position_encoding or types.PositionEncodingKind.Utf16
+    ls.client = ClientFeatures.resolve(params.capabilities, encoding)
     ls.apply_editor_settings(INIT_OPTIONS, editor_values(params.initialization_options))
     ls.roots = WorkspaceRoots.from_initialize(params)
     if params.process_id:
@@ -47,9 +51,7 @@ async def on_initialized(ls: CodetuneServer, params: types.InitializedParams) ->
 
 async def watch_source_files(ls: CodetuneServer) -> None:
     """Ask the client to report changes to source files on disk, where it can."""
-    workspace = ls.client_capabilities.workspace
-    watched = workspace.did_change_watched_files if workspace else None
-    if not (watched and watched.dynamic_registration and ls.cross_file.allowed_roots()):
+    if not (ls.client.watched_files and ls.cross_file.allowed_roots()):
         return
     suffixes = ",".join(sorted(s.lstrip(".") for s in LANGUAGE_BY_SUFFIX))
     options = types.DidChangeWatchedFilesRegistrationOptions(
@@ -72,8 +74,7 @@ async def watch_source_files(ls: CodetuneServer) -> None:
 
 
 async def pull_workspace_settings(ls: CodetuneServer) -> None:
-    workspace = ls.client_capabilities.workspace
-    if not (workspace and workspace.configuration):
+    if not ls.client.configuration:
         return
     try:
         result = await asyncio.wait_for(

@@ -10,6 +10,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from codetune_lsp.handlers.convert import template_diagnostic
 from codetune_lsp.handlers.guard import describe
 from codetune_lsp.server import CodetuneServer
 
@@ -88,7 +89,11 @@ def on_did_close(ls: CodetuneServer, params: types.DidCloseTextDocumentParams) -
 
 
 def _lint(ls: CodetuneServer, uri: str) -> None:
-    ls.prompt_files.lint(ls.documents.snapshot(uri))
+    snap = ls.documents.snapshot(uri)
+    diagnostics = [template_diagnostic(snap, p) for p in ls.prompt_files.lint(snap)]
+    ls.text_document_publish_diagnostics(
+        types.PublishDiagnosticsParams(uri=uri, version=snap.version, diagnostics=diagnostics)
+    )
 
 
 def _close_diagnostics(ls: CodetuneServer, uri: str) -> None:
