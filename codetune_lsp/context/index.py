@@ -224,12 +224,12 @@ class WorkspaceIndex:
                 self._postings[term] = kept
             else:
                 del self._postings[term]
-        for definition in entry.definitions:
-            owners = [o for o in self._definitions[definition.name] if o[0] is not entry]
+        for name in {definition.name for definition in entry.definitions}:
+            owners = [o for o in self._definitions.get(name, []) if o[0] is not entry]
             if owners:
-                self._definitions[definition.name] = owners
+                self._definitions[name] = owners
             else:
-                del self._definitions[definition.name]
+                self._definitions.pop(name, None)
         for name in module_names(entry.relative):
             modules = [m for m in self._modules.get(name, []) if m is not entry]
             if modules:

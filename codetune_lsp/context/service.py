@@ -77,7 +77,9 @@ class CrossFileContext:
         """Index ``roots`` (the allowed ones) from scratch in the background."""
         self._roots = [r.resolve() for r in roots]
         self.ready.clear()
-        self._submit(self._build)
+        self.index = WorkspaceIndex()  # nothing of the roots before is served any more
+        index = self.index
+        self._submit(lambda: self._build(index))
 
     def file_changed(self, path: Path) -> None:
         """A file was created, changed or saved on disk: re-read it in the background."""
@@ -109,19 +111,26 @@ class CrossFileContext:
         if self._worker is not None:
             self._jobs.put(None)
 
-    def _build(self) -> None:
+    def _build(self, index: WorkspaceIndex) -> None:
         started = time.perf_counter()
-        roots = list(self._roots)
-        for path in walk_sources(roots, self.limits):
-            self._refresh(path)
-        self.build_seconds = time.perf_counter() - started
-        self.ready.set()
-        logger.info(
-            "cross-file index: %d files, %d windows in %.1f s",
-            self.index.file_count,
-            self.index.window_count,
-            self.build_seconds,
-        )
+        try:
+            for path in walk_sources(list(self._roots), self.limits):
+                if index is not self.index:
+                    return  # the roots changed again: that build takes over
+                try:
+                    self._refresh(path)
+                except Exception:  # one unreadable file never stops the index
+                    logger.exception("cross-file index: %s was skipped", path)
+        finally:
+            if index is self.index:
+                self.build_seconds = time.perf_counter() - started
+                self.ready.set()
+                logger.info(
+                    "cross-file index: %d files, %d windows in %.1f s",
+                    index.file_count,
+                    index.window_count,
+                    self.build_seconds,
+                )
 
     def _refresh(self, path: Path) -> None:
         real = path.resolve()

@@ -120,7 +120,7 @@ class ProductTarget:
         self._factory = backend_factory
         self.resolved: Any = None
         self._host: HeadlessHost | None = None
-        self._cross_file: CrossFileFeature | None = None
+        self._indexes: dict[Path, CrossFileFeature] = {}  # workspace root -> its index
         self._engine: Any = None
 
     def resolve(self) -> Any:
@@ -148,7 +148,6 @@ class ProductTarget:
         }
 
     async def start(self) -> TargetInfo:
-        from codetune_lsp.features.cross_file import CrossFileFeature
         from codetune_lsp.features.host import HeadlessHost
         from codetune_lsp.models.registry import create_backend
         from codetune_lsp.paths import resolve_paths
@@ -189,7 +188,6 @@ class ProductTarget:
         self._engine = engine
         services = Services(self.store, self.library, engine)
         self._host = HeadlessHost(settings, services, resolve_paths())
-        self._cross_file = CrossFileFeature(self._host)
         backend = await self._host.models.ready(self.model)
         profile = backend.profile
         return TargetInfo(
@@ -212,7 +210,9 @@ class ProductTarget:
         assert self._engine is not None
         return "\n".join(self._engine.raw.pop(uri, []))
 
-    async def complete(self, uri: str, text: str, offset: int) -> Produced:
+    async def complete(
+        self, uri: str, text: str, offset: int, cross_file: CrossFileFeature | None = None
+    ) -> Produced:
         """The completion feature at ``offset``, as an explicit editor request."""
         from codetune_lsp.documents import UTF16, DocumentSnapshot
         from codetune_lsp.features.completion import CompletionFeature
@@ -220,7 +220,7 @@ class ProductTarget:
         assert self._host is not None
         snap = DocumentSnapshot(uri, 1, "python", text, UTF16)
         started = time.perf_counter()
-        feature = CompletionFeature(self._host, self._cross_file)
+        feature = CompletionFeature(self._host, cross_file)
         suggestion = await feature.suggest(snap, offset, explicit=True)
         latency = (time.perf_counter() - started) * 1000
         served = suggestion.text if suggestion is not None else ""
@@ -229,31 +229,31 @@ class ProductTarget:
     async def complete_in_workspace(
         self, root: Path, path: Path, text: str, offset: int, with_context: bool
     ) -> Produced:
-        """The completion feature on ``path`` with ``root`` as the (trusted) workspace;
-        cross-file context on or off. The first call waits for the index to be built."""
+        """The completion feature on ``path`` with ``root`` as a trusted workspace, with
+        cross-file context or without. Each root's index is built once, on first use."""
+        return await self.complete(
+            path.as_uri(), text, offset, await self._index_for(root) if with_context else None
+        )
+
+    async def _index_for(self, root: Path) -> CrossFileFeature:
         import asyncio
 
+        from codetune_lsp.features.cross_file import CrossFileFeature
+        from codetune_lsp.features.host import HeadlessHost
         from codetune_lsp.workspace import WorkspaceRoots
 
         assert self._host is not None
-        host = self._host
-        completion = host.settings.features.completion
-        host.settings = replace(
-            host.settings,
-            workspace=replace(host.settings.workspace, trusted=[str(root)]),
-            features=replace(
-                host.settings.features,
-                completion=replace(
-                    completion, cross_file=replace(completion.cross_file, enabled=with_context)
-                ),
-            ),
-        )
-        if host.roots.paths != [root.resolve()]:
+        feature = self._indexes.get(root)
+        if feature is None:
+            workspace = replace(self._host.settings.workspace, trusted=[str(root)])
+            host = HeadlessHost(
+                replace(self._host.settings, workspace=workspace), None, self._host.paths
+            )
             host.roots = WorkspaceRoots([root.as_uri()])
-        assert self._cross_file is not None
-        self._cross_file.refresh_roots()
-        await asyncio.to_thread(self._cross_file.context.ready.wait)
-        return await self.complete(path.as_uri(), text, offset)
+            feature = self._indexes[root] = CrossFileFeature(host)
+            feature.refresh_roots()
+            await asyncio.to_thread(feature.context.ready.wait)
+        return feature
 
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the

@@ -99,3 +99,11 @@ def test_definitions_show_signatures_docstrings_and_public_methods() -> None:
     assert "_private" not in account
     assert found["bare"].text == "def bare(x): ..."
     assert found["Account"].kind == "class" and found["area"].line == 1
+
+
+def test_a_file_defining_a_name_twice_is_replaced_cleanly(tmp_path: Path) -> None:
+    index = WorkspaceIndex()
+    text = "class Ruler:\n    pass\n\n\nclass Ruler:  # redefined\n    pass\n"
+    add(index, tmp_path, "ruler.py", text)
+    add(index, tmp_path, "ruler.py", text)  # re-indexing used to fail here
+    assert len(index.definitions("Ruler")) == 2

@@ -127,3 +127,13 @@ def test_file_events_update_the_index(tmp_path: Path) -> None:
     context.file_deleted(tmp_path / "a.py")
     assert context.wait_idle(30)
     assert not context.index.definitions("first_helper") and context.index.file_count == 1
+
+
+def test_new_roots_replace_the_old_index(tmp_path: Path) -> None:
+    context = workspace(tmp_path / "one", {"a.py": "def only_in_one():\n    pass\n"})
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "b.py").write_text("def only_in_two():\n    pass\n")
+    context.set_roots([tmp_path / "two"])
+    assert context.ready.wait(30)
+    assert not context.index.definitions("only_in_one")
+    assert context.index.definitions("only_in_two")
