@@ -117,6 +117,8 @@ class CompletionSettings:
     debounce_ms: int = 150
     timeout_ms: int = 20000
     max_new_tokens: int = 128
+    # Where the cursor starts an empty function body the answer is the whole body.
+    body_max_new_tokens: int = 384
 
 
 @dataclass(frozen=True)

@@ -150,21 +150,29 @@ class CompletionFeature:
     ) -> Suggestion | None:
         # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
         from codetune_lsp.engine import AroundCursor, EngineError, EngineRequest
-        from codetune_lsp.prompts.completion_text import postprocess
+        from codetune_lsp.prompts.completion_text import cursor_kind, postprocess
 
         services = await self.server.services()
         settings = self.settings
         await self.server.models.ready(settings.model)
+        kind = cursor_kind(prefix, suffix)
         request = EngineRequest(
             feature="completion",
             template=settings.template,
             fim_fallback=CHAT_TEMPLATE,
             model=settings.model,
             label=settings.label,
-            variables={"language": snap.language_id, "file_name": posixpath.basename(snap.uri)},
+            variables={
+                "language": snap.language_id,
+                "file_name": posixpath.basename(snap.uri),
+                "cursor": kind,
+                "chat": self._chat_cues(settings.model),
+            },
             document=snap,
             unit_key=self._unit_key(snap),
-            max_new_tokens=settings.max_new_tokens,
+            max_new_tokens=settings.body_max_new_tokens
+            if kind == "body"
+            else settings.max_new_tokens,
             fit=AroundCursor(prefix, suffix),
             postprocess=lambda raw: postprocess(raw, prefix, suffix),
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
@@ -191,6 +199,19 @@ class CompletionFeature:
             settings,
         )
         return Suggestion(result.text, result.execution_id, result.cache_hit)
+
+    def _chat_cues(self, model: str) -> dict[str, str]:
+        """The model family's chat markers ({} where it has none or is unknown)."""
+        from codetune_lsp.models.profiles import family_for
+
+        profile = self.server.settings.models.get(model)
+        if profile is None:
+            return {}
+        try:
+            fmt = family_for(model, profile).chat_format
+        except Exception:  # an unknown variant: the engine reports it when loading
+            return {}
+        return fmt.cues() if fmt is not None else {}
 
     def _unit_key(self, snap: DocumentSnapshot) -> str:
         roots = self.server.roots.paths
