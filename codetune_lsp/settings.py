@@ -130,6 +130,8 @@ class CompletionSettings:
     debounce_ms: int = 150
     timeout_ms: int = 20000
     max_new_tokens: int = 128
+    # Where the cursor starts an empty function body the answer is the whole body.
+    body_max_new_tokens: int = 384
     # The prompt's size in tokens (0: the model's whole window). A CPU reads about 200
     # prompt tokens a second with the embedded model, so the default keeps a cold
     # request within the timeout; typing reuses the model's state for the unchanged start.

@@ -153,11 +153,12 @@ class CompletionFeature:
     ) -> Suggestion | None:
         # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
         from codetune_lsp.engine import AroundCursor, EngineError, EngineRequest
-        from codetune_lsp.prompts.completion_text import postprocess
+        from codetune_lsp.prompts.completion_text import cursor_kind, postprocess
 
         services = await self.host.services()
         settings = self.settings
         await self.host.models.ready(settings.model)
+        kind = cursor_kind(prefix, suffix)
         file_name = posixpath.basename(snap.uri)
         cursor = self.cross_file.gather(snap, len(prefix)) if self.cross_file else None
         request = EngineRequest(
@@ -169,12 +170,16 @@ class CompletionFeature:
             variables={
                 "language": snap.language_id,
                 "file_name": file_name,
+                "cursor": kind,
+                "chat": self._chat_cues(settings.model),
                 "repo_name": cursor.repo_name if cursor else "",
                 "file_path": cursor.file_path if cursor else file_name,
             },
             document=snap,
             unit_key=self._unit_key(snap),
-            max_new_tokens=settings.max_new_tokens,
+            max_new_tokens=settings.body_max_new_tokens
+            if kind == "body"
+            else settings.max_new_tokens,
             fit=AroundCursor(
                 prefix,
                 suffix,
@@ -208,6 +213,19 @@ class CompletionFeature:
             settings,
         )
         return Suggestion(result.text, result.execution_id, result.cache_hit)
+
+    def _chat_cues(self, model: str) -> dict[str, str]:
+        """The model family's chat markers ({} where it has none or is unknown)."""
+        from codetune_lsp.models.profiles import family_for
+
+        profile = self.host.settings.models.get(model)
+        if profile is None:
+            return {}
+        try:
+            fmt = family_for(model, profile).chat_format
+        except Exception:  # an unknown variant: the engine reports it when loading
+            return {}
+        return fmt.cues() if fmt is not None else {}
 
     def _unit_key(self, snap: DocumentSnapshot) -> str:
         roots = self.host.roots.paths

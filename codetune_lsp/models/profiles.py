@@ -70,6 +70,17 @@ class ChatFormat:
     sep: str = "\n"
     default_system: str = ""
 
+    def cues(self) -> dict[str, str]:
+        """The role markers, for a template that writes a chat turn into a raw prompt (to
+        start the assistant's answer itself)."""
+        return {
+            "system": self.system,
+            "user": self.user,
+            "assistant": self.assistant,
+            "end": self.sep,
+            "default_system": self.default_system,
+        }
+
 
 WRN_CHAT = ChatFormat()
 CHATML = ChatFormat(

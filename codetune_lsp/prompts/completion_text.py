@@ -20,6 +20,10 @@ _LOOP = re.compile(r"(?=([^\n]{3,40}?)\1{3,})")
 _LETTER = re.compile(r"[^\W\d_]")
 _BLOCK_OPENERS = (":", "{", "(", "[", "=>", "->", " do", " then", "=")
 _MIN_REPEATS = 3
+_DEF = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+\w+[ \t]*[(\[]")
+_DOC_QUOTES = ('"""', "'''")
+# How far back a function header may start above its last line (a long signature).
+_HEADER_LINES = 30
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,79 @@ class CursorContext:
     @property
     def indent(self) -> str:
         return self.line_prefix[: len(self.line_prefix) - len(self.line_prefix.lstrip())]
+
+
+def _width(line: str) -> int:
+    return len(line[: len(line) - len(line.lstrip())].expandtabs(4))
+
+
+def _skip_back(lines: list[str], i: int) -> int:
+    """The index of the nearest line at or above ``i`` that is neither blank nor a comment."""
+    while i >= 0 and (not lines[i].strip() or lines[i].lstrip().startswith("#")):
+        i -= 1
+    return i
+
+
+def _docstring_start(lines: list[str], i: int) -> int | None:
+    """Where the docstring ending on line ``i`` opens, or None if line ``i`` ends none."""
+    end = lines[i].rstrip()
+    quote = next((q for q in _DOC_QUOTES if end.endswith(q)), None)
+    if quote is None:
+        return None
+    if end.lstrip().lstrip("rRuUbBfF").startswith(quote) and end.count(quote) >= 2:
+        return i  # a one-line docstring
+    for j in range(i - 1, -1, -1):
+        if quote in lines[j]:
+            return j if lines[j].lstrip().lstrip("rRuUbBfF").startswith(quote) else None
+    return None
+
+
+def _header_start(lines: list[str], i: int) -> int | None:
+    """Where the ``def`` whose header ends on line ``i`` (with its colon) starts, or None."""
+    if not lines[i].split("#", 1)[0].rstrip().endswith(":"):
+        return None
+    for j in range(i, max(i - _HEADER_LINES, -1), -1):
+        if _DEF.match(lines[j]):
+            # A header over several lines leaves its bracket open on the def's line.
+            opened = lines[j].count("(") + lines[j].count("[") - lines[j].count(")")
+            return j if j == i or opened - lines[j].count("]") > 0 else None
+        if j < i and lines[j].split("#", 1)[0].rstrip().endswith(":"):
+            return None  # another block's header: line ``i`` is not a def's
+    return None
+
+
+def cursor_kind(prefix: str, suffix: str) -> str:
+    """What the completion at the cursor should be.
+
+    ``body``: the cursor stands alone on the first line of a Python function whose body is
+    still empty: below its header (and docstring), indented deeper than the ``def``, and
+    the next code after the cursor is back at the ``def``'s depth or shallower (or there is
+    none). ``block``: any other multi-line place. ``line``: the rest of the current line.
+    """
+    ctx = CursorContext.from_text(prefix, suffix)
+    if not ctx.multiline:
+        return "line"
+    if ctx.line_prefix.strip() or ctx.line_suffix.strip():
+        return "block"
+    lines = re.split(r"\r\n|\r|\n", prefix)[:-1]
+    i = _skip_back(lines, len(lines) - 1)
+    if i < 0:
+        return "block"
+    doc = _docstring_start(lines, i)
+    if doc is not None:
+        i = _skip_back(lines, doc - 1)
+        if i < 0:
+            return "block"
+    start = _header_start(lines, i)
+    if start is None:
+        return "block"
+    depth = _width(lines[start])
+    if _width(ctx.line_prefix) <= depth:
+        return "block"
+    after = [line for line in _lines_after_cursor(suffix) if line.strip()]
+    if after and _width(after[0]) > depth and not after[0].lstrip().startswith("#"):
+        return "block"  # the body already has code: fill in around it
+    return "body"
 
 
 def _first_loop(text: str) -> int | None:

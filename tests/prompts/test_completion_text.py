@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codetune_lsp.prompts.completion_text import CursorContext, postprocess
+from codetune_lsp.prompts.completion_text import CursorContext, cursor_kind, postprocess
 
 
 @pytest.mark.parametrize(
@@ -98,3 +98,53 @@ def test_deep_indentation_is_not_mistaken_for_a_loop() -> None:
 def test_a_first_line_that_re_emits_part_of_the_indentation_is_aligned() -> None:
     prefix = "def f(xs):\n    for x in xs:\n        "
     assert postprocess("    print(x)\n        yield x", prefix, "\n") == "print(x)\n        yield x"
+
+
+# -- where the cursor starts an empty function body ---------------------------------------
+
+DOCSTRING_FN = 'def add(a, b):\n    """Add two numbers.\n\n    >>> add(1, 2)\n    3\n    """\n    '
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix"),
+    [
+        (DOCSTRING_FN, ""),  # after a multi-line docstring, end of file
+        (DOCSTRING_FN, "\n\n\ndef other():\n    pass\n"),  # the next function follows
+        ("def f(x):\n    ", "\n"),  # right under the header, no docstring
+        ("def f(x):\n    '''One line.'''\n    ", ""),  # a one-line docstring
+        ("async def f(x):\n    # todo\n    ", ""),  # comments are not code
+        (
+            "class A:\n    def f(\n        self, x: int,\n    ) -> int:\n        ",
+            "\n    def g(self):\n        pass\n",
+        ),  # a method with a signature over several lines; the next method follows
+    ],
+)
+def test_the_start_of_an_empty_function_body_is_a_body_completion(prefix, suffix) -> None:
+    assert cursor_kind(prefix, suffix) == "body"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "suffix"),
+    [
+        ("def f(x):\n    ", "\n    return x\n"),  # the body already has code after the cursor
+        ("def f(x):\n    y = 1\n    ", "\n"),  # code above the cursor in the body
+        ("if ready:\n    ", "\n"),  # a block that is not a function
+        ("def f(x):\n", ""),  # not indented under the def
+        ("def f(x):\n    if x:\n        ", "\n"),  # inside a nested block
+        ("", ""),  # an empty file
+    ],
+)
+def test_other_blank_lines_are_block_completions(prefix, suffix) -> None:
+    assert cursor_kind(prefix, suffix) == "block"
+
+
+def test_mid_line_is_a_line_completion() -> None:
+    assert cursor_kind("def f(x):\n    return x +", "\n") == "line"
+
+
+def test_a_body_answer_keeps_its_lines_and_stops_at_the_end_of_the_function() -> None:
+    raw = "    total = 0\n    for x in xs:\n        total += x\n    return total\nprint(f([1]))"
+    prefix = "def f(xs):\n    '''Sum.'''\n    "
+    assert postprocess(raw, prefix, "") == (
+        "total = 0\n    for x in xs:\n        total += x\n    return total"
+    )
