@@ -326,14 +326,7 @@ class Engine:
         # (an output problem, counted by the feature), not the backend failing.
         failed = result.finish_reason == "error" and not (template.schema and result.text)
         cancelled = result.finish_reason == "cancelled"
-        parsed, problem = None, ""
-        if template.schema is not None and not failed and not cancelled:
-            try:
-                parsed = result.json
-                if parsed is None:
-                    parsed = _validate(template, result.text)
-            except OutputInvalid as exc:
-                problem = str(exc)
+        parsed, problem = (None, "") if failed or cancelled else _parsed(template, result)
         served = "" if failed or problem else self._postprocess(plan, result.text)
         model_ok = not failed and not problem and not cancelled
         record = call.base.replace(
@@ -462,3 +455,13 @@ def _validate(template: PromptTemplate, text: str) -> Any:
     if error:
         raise OutputInvalid(f"{template.name}: the model's answer does not fit its schema: {error}")
     return value
+
+
+def _parsed(template: PromptTemplate, result: GenerationResult) -> tuple[Any, str]:
+    """The answer's JSON where the template has a schema, and the problem if it fails."""
+    if template.schema is None:
+        return None, ""
+    try:
+        return (result.json if result.json is not None else _validate(template, result.text)), ""
+    except OutputInvalid as exc:
+        return None, str(exc)

@@ -13,13 +13,16 @@ import asyncio
 import logging
 import posixpath
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features.cross_file import CrossFileFeature
 from codetune_lsp.features.host import FeatureHost
 from codetune_lsp.scheduling import LatestWins
 from codetune_lsp.settings import CompletionSettings
+
+if TYPE_CHECKING:
+    from codetune_lsp.engine import EngineRequest
 
 logger = logging.getLogger(__name__)
 
@@ -152,16 +155,48 @@ class CompletionFeature:
         self, snap: DocumentSnapshot, prefix: str, suffix: str, deadline: float
     ) -> Suggestion | None:
         # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
-        from codetune_lsp.engine import AroundCursor, EngineError, EngineRequest
-        from codetune_lsp.prompts.completion_text import cursor_kind, postprocess
+        from codetune_lsp.engine import EngineError
 
         services = await self.host.services()
         settings = self.settings
         await self.host.models.ready(settings.model)
+        request = self._request(snap, prefix, suffix, deadline)
+        self.model_calls += 1
+        try:
+            result = await services.engine.run(request)
+        except EngineError as exc:
+            logger.warning("completion failed: %s", exc)
+            if exc.kind != "timeout":
+                self.host.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
+            return None
+        self._dismiss_previous(snap.uri, services.store)
+        if not result.text:
+            return None
+        self._served[snap.uri] = _Served(
+            prefix,
+            result.text,
+            result.template.name,
+            result.version_id,
+            result.model_id,
+            result.execution_id,
+            suffix,
+            settings,
+        )
+        return Suggestion(result.text, result.execution_id, result.cache_hit)
+
+    def _request(
+        self, snap: DocumentSnapshot, prefix: str, suffix: str, deadline: float
+    ) -> EngineRequest:
+        """The engine request for the cursor: what kind of place it is, snippets of other
+        files, the token limits, and the post-processing that fits the answer to it."""
+        from codetune_lsp.engine import AroundCursor, EngineRequest
+        from codetune_lsp.prompts.completion_text import cursor_kind, postprocess
+
+        settings = self.settings
         kind = cursor_kind(prefix, suffix)
         file_name = posixpath.basename(snap.uri)
         cursor = self.cross_file.gather(snap, len(prefix)) if self.cross_file else None
-        request = EngineRequest(
+        return EngineRequest(
             feature="completion",
             template=settings.template,
             fim_fallback=CHAT_TEMPLATE,
@@ -191,28 +226,6 @@ class CompletionFeature:
             postprocess=lambda raw: postprocess(raw, prefix, suffix),
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
-        self.model_calls += 1
-        try:
-            result = await services.engine.run(request)
-        except EngineError as exc:
-            logger.warning("completion failed: %s", exc)
-            if exc.kind != "timeout":
-                self.host.tell(f"codetune-lsp completion: {exc}", logging.WARNING)
-            return None
-        self._dismiss_previous(snap.uri, services.store)
-        if not result.text:
-            return None
-        self._served[snap.uri] = _Served(
-            prefix,
-            result.text,
-            result.template.name,
-            result.version_id,
-            result.model_id,
-            result.execution_id,
-            suffix,
-            settings,
-        )
-        return Suggestion(result.text, result.execution_id, result.cache_hit)
 
     def _chat_cues(self, model: str) -> dict[str, str]:
         """The model family's chat markers ({} where it has none or is unknown)."""
