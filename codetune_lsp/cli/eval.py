@@ -33,6 +33,11 @@ def _fail(message: str) -> None:
 @click.option("--template", "template_ref", metavar="NAME[:LABEL|:VERSION]")
 @click.option("--model", metavar="PROFILE", help="Model profile (default: the feature's).")
 @click.option("--mode", help="humaneval: chat | completion.")
+@click.option(
+    "--action",
+    type=click.Choice(["docstring", "tests", "optimize"]),
+    help="actions: run this action only (default: all three, one run each).",
+)
 @click.option("--limit", type=click.IntRange(1), help="Only the first N items.")
 @click.option("--samples", type=click.IntRange(1, 200), default=1, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), help="Override the template's.")
@@ -45,20 +50,17 @@ def run(
     template_ref: str | None,
     model: str | None,
     mode: str | None,
+    action: str | None,
     limit: int | None,
     samples: int,
     temperature: float | None,
     jobs: int,
     as_json: bool,
 ) -> None:
-    """Run SUITE (humaneval, humaneval-infill, security, or a .jsonl/.toml file).
+    """Run SUITE (humaneval, humaneval-infill, security, actions, or a .jsonl/.toml file).
 
     An unfinished run with the same suite, version, model and parameters is resumed.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from codetune_lsp.evaluation.session import make_runner, plan
-    from codetune_lsp.evaluation.suites import SuiteError
     from codetune_lsp.logs import configure_logging
 
     settings = cli.resolved.settings
@@ -66,6 +68,48 @@ def run(
     cli.warn_problems()
     if samples > 1 and not temperature:
         _fail("--samples above 1 needs --temperature above 0 (greedy samples are identical)")
+    if action and suite != "actions":
+        _fail("--action is for the actions suite")
+    modes: list[str | None] = [mode]
+    if suite == "actions":
+        if action and mode and action != mode:
+            _fail("give --action or --mode, not both")
+        modes = [action or mode] if (action or mode) else ["docstring", "tests", "optimize"]
+        if template_ref and len(modes) > 1:
+            _fail("--template on the actions suite needs --action")
+    for chosen_mode in modes:
+        _run_one(
+            cli,
+            suite,
+            template_ref,
+            model,
+            chosen_mode,
+            limit,
+            samples,
+            temperature,
+            jobs,
+            as_json,
+        )
+
+
+def _run_one(
+    cli: CliContext,
+    suite: str,
+    template_ref: str | None,
+    model: str | None,
+    mode: str | None,
+    limit: int | None,
+    samples: int,
+    temperature: float | None,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from codetune_lsp.evaluation.session import make_runner, plan
+    from codetune_lsp.evaluation.suites import SuiteError
+
+    settings = cli.resolved.settings
     try:
         chosen = plan(settings, suite, template_ref, model, mode, limit)
     except SuiteError as exc:
@@ -140,7 +184,15 @@ def _describe(run: Any) -> str:
         f"  failed {s.get('failed')}  errors {s.get('errors')}",
     ]
     extra = {k: v for k, v in s.items() if k.startswith("pass@") and k != "pass@1"}
-    for key in ("single_line", "multi_line", "precision", "recall", "latency_ms_median"):
+    for key in (
+        "single_line",
+        "multi_line",
+        "precision",
+        "recall",
+        "compile_rate",
+        "latency_ms_median",
+        "latency_ms_p95",
+    ):
         if key in s:
             extra[key] = s[key]
     if extra:

@@ -16,8 +16,16 @@ DEFAULT_TEMPLATES = {
     ("humaneval", "completion"): "completion.infill",
     ("humaneval-infill", "infill"): "completion.infill",
     ("security", "diagnostics"): "diagnostics.security",
+    ("actions", "docstring"): "code_action.docstring",
+    ("actions", "tests"): "code_action.tests",
+    ("actions", "optimize"): "code_action.optimize",
 }
-FEATURE_OF_KIND = {"humaneval": None, "infill": "completion", "security": "diagnostics"}
+FEATURE_OF_KIND = {
+    "humaneval": None,
+    "infill": "completion",
+    "security": "diagnostics",
+    "actions": "code_action",
+}
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ def plan(
     name = ref.replace("@", ":").split(":", 1)[0]
     feature = name.split(".", 1)[0]
     expected = {"chat": "code_action", "completion": "completion", "infill": "completion"}.get(
-        suite.mode, "diagnostics" if suite.kind == "security" else None
+        suite.mode, {"security": "diagnostics", "actions": "code_action"}.get(suite.kind)
     )
     if expected and feature != expected:
         raise SuiteError(

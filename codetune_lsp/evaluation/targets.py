@@ -243,6 +243,12 @@ class ProductTarget:
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the
         document after the editor applies the action's edit."""
+        return await self.code_action(uri, text, None)
+
+    async def code_action(self, uri: str, text: str, line: int | None) -> Produced:
+        """The pinned code action with the cursor on ``line`` (None: the whole document
+        selected). ``served`` is the document after the editor applies the edit, or for a
+        new-file action (tests) the new file's text."""
         from lsprotocol import types
 
         from codetune_lsp.features.code_actions import CodeActionFeature
@@ -251,8 +257,12 @@ class ProductTarget:
         assert self._host is not None
         self._host.documents.open(uri, "python", 1, text)
         snap = self._host.documents.snapshot(uri)
-        end = types.Position(line=snap.line_count, character=0)
-        selection = types.Range(start=types.Position(line=0, character=0), end=end)
+        if line is None:
+            end = types.Position(line=snap.line_count, character=0)
+            selection = types.Range(start=types.Position(line=0, character=0), end=end)
+        else:
+            cursor = types.Position(line=line, character=0)
+            selection = types.Range(start=cursor, end=cursor)
         started = time.perf_counter()
         try:
             outcome = await CodeActionFeature(self._host).run(
@@ -263,8 +273,18 @@ class ProductTarget:
         latency = (time.perf_counter() - started) * 1000
         raw = self._raw(uri)
         if outcome.edit is None:
-            return Produced(raw, text, latency, error=outcome.message or "no edit")
-        edits = [e for change in outcome.edit.document_changes or [] for e in change.edits]
+            empty = "" if self.resolved.template.output == "new_file" else text
+            return Produced(raw, empty, latency, error=outcome.message or "no edit")
+        changes = outcome.edit.document_changes or []
+        edits = [
+            e
+            for change in changes
+            if isinstance(change, types.TextDocumentEdit)
+            for e in change.edits
+        ]
+        if self.resolved.template.output == "new_file":
+            created = "".join(e.new_text for e in edits)
+            return Produced(raw, created.lstrip("\r\n"), latency)
         return Produced(raw, apply_edits(text, snap, edits), latency)
 
     async def diagnose(self, uri: str, text: str) -> Produced:

@@ -1,7 +1,8 @@
 """Evaluation suites: a named, hashed, ordered list of items.
 
 Built in: ``humaneval`` (modes ``chat`` and ``completion``), ``humaneval-infill`` (single-
-and multi-line holes) and ``security`` (labelled vulnerable snippets with fixed twins).
+and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins) and
+``actions`` (the docstring, tests and optimize code actions on 30 real functions).
 Anything else is read as a user suite file (JSONL or TOML, see ``user.py``).
 """
 
@@ -14,11 +15,12 @@ from typing import Any
 
 from codetune_lsp.store.canonical import canonical_hash
 
-BUILTIN = ("humaneval", "humaneval-infill", "security")
+BUILTIN = ("humaneval", "humaneval-infill", "security", "actions")
 MODES = {
     "humaneval": ("chat", "completion"),
     "humaneval-infill": ("infill",),
     "security": ("diagnostics",),
+    "actions": ("docstring", "tests", "optimize"),
 }
 
 
@@ -35,7 +37,7 @@ class Item:
 @dataclass(frozen=True)
 class Suite:
     name: str
-    kind: str  # humaneval | infill | security | user
+    kind: str  # humaneval | infill | security | actions | user
     mode: str
     items: tuple[Item, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -72,6 +74,10 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
             from codetune_lsp.evaluation.suites.infill import infill_suite
 
             return infill_suite()
+        if name == "actions":
+            from codetune_lsp.evaluation.suites.actions import actions_suite
+
+            return actions_suite(chosen)
         from codetune_lsp.evaluation.suites.security import security_suite
 
         return security_suite()
