@@ -29,7 +29,11 @@ DATA = {
     "code": FUNCTION,
     "line": 3,
     "entry_point": "total",
-    "test": "def check(candidate):\n    assert candidate([1, 2, 3]) == 6\n    assert candidate([]) == 0\n",
+    "test": (
+        "def check(candidate):\n"
+        "    assert candidate([1, 2, 3]) == 6\n"
+        "    assert candidate([]) == 0\n"
+    ),
 }
 
 
