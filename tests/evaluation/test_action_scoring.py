@@ -15,7 +15,7 @@ from codetune_lsp.evaluation.suites.actions import def_line, without_docstring
 
 LIMITS = Limits(timeout_s=60)
 
-FUNCTION = '''from typing import List
+FUNCTION = """from typing import List
 
 
 def total(values: List[int]) -> int:
@@ -23,7 +23,7 @@ def total(values: List[int]) -> int:
     for value in values:
         result += value
     return result
-'''
+"""
 
 DATA = {
     "code": FUNCTION,
