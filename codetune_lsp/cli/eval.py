@@ -205,6 +205,101 @@ def _describe(run: Any) -> str:
     return "\n".join(lines)
 
 
+@eval_group.command("bandit")
+@click.option("--run", "run_id", metavar="RUN", help="The product's security run to compare.")
+@click.option(
+    "--severity",
+    type=click.Choice(["low", "medium", "high"]),
+    default="low",
+    show_default=True,
+    help="bandit's severity threshold (medium drops its import-only notes).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def bandit(cli: CliContext, run_id: str | None, severity: str, as_json: bool) -> None:
+    """bandit on the security suite, per CWE class, next to a product run's figures.
+
+    Without --run, the newest finished security run in the store is the comparison.
+    """
+    from codetune_lsp.cli._store import opened_store
+    from codetune_lsp.evaluation.bandit_peer import COVERED, BanditMissing, run_bandit
+    from codetune_lsp.evaluation.suites import load_suite
+    from codetune_lsp.store.evaluations import EvalStoreError
+
+    try:
+        peer = run_bandit(load_suite("security"), severity)
+    except BanditMissing as exc:
+        _fail(str(exc))
+    product = None
+    with opened_store(cli) as store:
+        repo = store.evaluations
+        try:
+            if run_id:
+                product = store.read(lambda s: repo.get_run(s, run_id))
+            else:
+                runs = store.read(lambda s: repo.list_runs(s, "security", "finished", 1))
+                product = runs[0] if runs else None
+        except EvalStoreError as exc:
+            _fail(str(exc))
+    ours = (product.summary or {}).get("per_cwe", {}) if product else {}
+    if as_json:
+        echo_json(
+            {
+                "bandit": {
+                    "version": peer.version,
+                    "severity": severity,
+                    "seconds": peer.seconds,
+                    **peer.summary,
+                },
+                "covered": list(COVERED),
+                "product": _run_dict(product) if product else None,
+            }
+        )
+        return
+    if product:
+        click.echo(
+            f"product: run {product.id} {product.template_name} [version id "
+            f"{product.template_version_id}] {product.model_profile}"
+        )
+    else:
+        click.echo("product: no finished security run in the store (eval run security)")
+    click.echo(
+        f"bandit {peer.version} (severity >= {severity}): {peer.seconds:.1f} s for "
+        f"{len(peer.findings)} cases"
+    )
+    rows = []
+    for cwe in sorted(set(peer.summary["per_cwe"]) | set(COVERED) | set(ours)):
+        b, p = peer.summary["per_cwe"].get(cwe, {}), ours.get(cwe, {})
+        rows.append(
+            [
+                cwe,
+                "yes" if cwe in COVERED else "no",
+                _fmt(b.get("recall")),
+                _fmt(b.get("precision")),
+                f"{b.get('tp', 0)}/{b.get('fp', 0)}/{b.get('fn', 0)}",
+                _fmt(p.get("recall")) if product else "",
+                _fmt(p.get("precision")) if product else "",
+                f"{p.get('tp', 0)}/{p.get('fp', 0)}/{p.get('fn', 0)}" if product else "",
+            ]
+        )
+    headers = [
+        "class",
+        "bandit covers",
+        "bandit R",
+        "bandit P",
+        "tp/fp/fn",
+        "ours R",
+        "ours P",
+        "tp/fp/fn",
+    ]
+    click.echo(format_table(headers, rows))
+    s = peer.summary
+    click.echo(
+        f"bandit overall: recall {_fmt(s['recall'])} precision {_fmt(s['precision'])} "
+        f"F1 {_fmt(s['f1'])}"
+    )
+
+
 @eval_group.command("list")
 @click.option("--suite")
 @click.option("--json", "as_json", is_flag=True)

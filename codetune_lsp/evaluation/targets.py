@@ -76,7 +76,7 @@ def _recording_engine_class() -> type:
         async def run(self, request: Any, resolved: Any = None) -> Any:
             result = await super().run(request, resolved)
             key = request.document.uri if request.document is not None else ""
-            self.raw.setdefault(key, []).append(result.text)
+            self.raw.setdefault(key, []).append(result.raw_text)
             return result
 
     return RecordingEngine

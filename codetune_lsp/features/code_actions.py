@@ -15,7 +15,7 @@ import asyncio
 import logging
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +24,13 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features import progress
+from codetune_lsp.prompts.action_output import ActionAnswer
 from codetune_lsp.redaction import redact
 
 logger = logging.getLogger(__name__)
 
 FIX_TEMPLATE = "code_action.fix_diagnostic"
+SHOW_DOCUMENT_TIMEOUT_S = 10.0
 _COMMENT = {"python": "# ", "ruby": "# ", "shellscript": "# ", "toml": "# ", "yaml": "# "}
 
 
@@ -149,36 +151,37 @@ class CodeActionFeature:
                 "diagnostic_line": diagnostic.range.start.line + 1,
             }
         await self.server.models.ready(settings.model)
-        result = await services.engine.run(
-            EngineRequest(
-                feature="code_action",
-                template=template_name,
-                model=settings.model,
-                label=settings.label,
-                variables=variables,
-                document=snap,
-                unit_key=f"{self._root()}|{snap.uri}",
-                cancel=cancel,
-            )
+        request = EngineRequest(
+            feature="code_action",
+            template=template_name,
+            model=settings.model,
+            label=settings.label,
+            variables=variables,
+            document=snap,
+            unit_key=f"{self._root()}|{snap.uri}",
+            cancel=cancel,
         )
+        # The version decides how the answer is read; what is unusable is recorded as such.
+        resolved = await services.engine.resolve(request)
+        answer = ActionAnswer(resolved.template.output, snap.language_id, code)
+        result = await services.engine.run(replace(request, postprocess=answer), resolved)
         if not self.server.documents.is_current(snap.uri, snap.version):
             raise StaleDocument(snap.uri)
         output = result.template.output
-        if output == "edit":
-            return self._edit(snap, start, end, code, result)
+        if output in ("edit", "docstring"):
+            return self._edit(snap, start, end, result, answer.problem)
         if output == "new_file":
-            return self._new_file(snap, start, end, result)
+            return self._new_file(snap, start, end, result, answer.problem)
         return self._answer(snap, start, result, template_name)
 
     def _edit(
-        self, snap: DocumentSnapshot, start: int, end: int, code: str, result: Any
+        self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str
     ) -> ActionOutcome:
-        from codetune_lsp.prompts.edits import Region, extract_code, minimal_edits, reindent
+        from codetune_lsp.prompts.edits import Region, minimal_edits
 
-        extracted = extract_code(result.text, snap.language_id)
-        if extracted is None:
-            return ActionOutcome(result.execution_id, message="the model gave no code to apply")
-        edits = minimal_edits(snap, Region(start, end), reindent(extracted, code))
+        if not result.text:
+            return ActionOutcome(result.execution_id, message=problem or "nothing to apply")
+        edits = minimal_edits(snap, Region(start, end), result.text)
         if not edits:
             return ActionOutcome(result.execution_id, message="the model suggested no change")
         return ActionOutcome(result.execution_id, edit=self._document_edit(snap, edits))
@@ -193,13 +196,14 @@ class CodeActionFeature:
             document_changes=[types.TextDocumentEdit(text_document=identifier, edits=edits)]
         )
 
-    def _new_file(self, snap: DocumentSnapshot, start: int, end: int, result: Any) -> ActionOutcome:
-        from codetune_lsp.prompts.edits import extract_code
+    def _new_file(
+        self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str
+    ) -> ActionOutcome:
         from codetune_lsp.workspace import OutsideWorkspace
 
-        code = extract_code(result.text, snap.language_id)
-        if code is None:
-            return ActionOutcome(result.execution_id, message="the model gave no tests")
+        code = result.text
+        if not code:
+            return ActionOutcome(result.execution_id, message=problem or "the model gave no tests")
         source = to_fs_path(snap.uri)
         workspace = self.server.client_capabilities.workspace
         edit_caps = workspace.workspace_edit if workspace else None
@@ -300,12 +304,21 @@ class CodeActionFeature:
             task.cancel()
 
     async def show_document(self, uri: str) -> None:
+        """Ask the client to open ``uri``; a client that does not answer within
+        ``SHOW_DOCUMENT_TIMEOUT_S`` (or fails) gets a message naming it instead."""
         window = self.server.client_capabilities.window
         if window and window.show_document and window.show_document.support:
             params = types.ShowDocumentParams(uri=uri, take_focus=True)
-            await self.server.window_show_document_async(params)
-        else:
-            self.server.show(f"codetune: the answer is in {uri}", logging.INFO)
+            try:
+                result = await asyncio.wait_for(
+                    self.server.window_show_document_async(params), SHOW_DOCUMENT_TIMEOUT_S
+                )
+            except Exception as exc:  # no answer in time, or an error for an answer
+                logger.info("window/showDocument got no usable answer: %r", exc)
+                result = None
+            if result is not None and result.success:
+                return
+        self.server.show(f"codetune: the answer is in {uri}", logging.INFO)
 
     def _root(self) -> str:
         roots = self.server.roots.paths

@@ -1,0 +1,76 @@
+"""Code-action outcomes that a random tiny model cannot produce: a valid test file created
+beside its source, and a client that never answers ``window/showDocument``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import client_capabilities
+
+from codetune_lsp.documents import UTF16, DocumentSnapshot
+from codetune_lsp.features import code_actions
+from codetune_lsp.features.code_actions import CodeActionFeature
+from codetune_lsp.settings import Settings
+from codetune_lsp.workspace import WorkspaceRoots
+
+SOURCE = "def area(w, h):\n    return w * h\n"
+TESTS = "from geometry import area\n\n\ndef test_area():\n    assert area(2, 3) == 6\n"
+
+
+def host(root: Path, capabilities: types.ClientCapabilities) -> SimpleNamespace:
+    shown: list[tuple[str, int]] = []
+    return SimpleNamespace(
+        settings=Settings(),
+        client_capabilities=capabilities,
+        roots=WorkspaceRoots([root.as_uri()]),
+        show=lambda message, level=logging.WARNING: shown.append((message, level)),
+        shown=shown,
+    )
+
+
+def test_a_parsed_test_file_is_created_beside_the_source(tmp_path: Path) -> None:
+    source = tmp_path / "geometry.py"
+    source.write_text(SOURCE)
+    server = host(tmp_path, client_capabilities("visual-studio-code"))
+    snap = DocumentSnapshot(source.as_uri(), 1, "python", SOURCE, UTF16)
+    result = SimpleNamespace(execution_id="e1", text=TESTS)
+    outcome = CodeActionFeature(server)._new_file(snap, 0, len(SOURCE), result, "")
+    create, fill = outcome.edit.document_changes
+    assert isinstance(create, types.CreateFile)
+    assert create.uri == (tmp_path / "test_geometry.py").as_uri() == outcome.show
+    assert fill.edits[0].new_text == TESTS
+
+
+def test_an_unusable_test_file_says_why_and_offers_nothing(tmp_path: Path) -> None:
+    server = host(tmp_path, client_capabilities("visual-studio-code"))
+    snap = DocumentSnapshot((tmp_path / "g.py").as_uri(), 1, "python", SOURCE, UTF16)
+    result = SimpleNamespace(execution_id="e2", text="")
+    why = "the generated test file does not parse (invalid syntax (line 1)); not written"
+    outcome = CodeActionFeature(server)._new_file(snap, 0, len(SOURCE), result, why)
+    assert outcome.edit is None and outcome.message == why
+
+
+@pytest.mark.parametrize("answer", ["never", "null"])
+def test_show_document_gives_up_on_a_client_that_does_not_open_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, answer: str
+) -> None:
+    monkeypatch.setattr(code_actions, "SHOW_DOCUMENT_TIMEOUT_S", 0.2)
+    server = host(tmp_path, client_capabilities("visual-studio-code"))
+    asked: list[types.ShowDocumentParams] = []
+
+    async def window_show_document_async(params: types.ShowDocumentParams):
+        asked.append(params)
+        if answer == "never":
+            await asyncio.Event().wait()
+        return None
+
+    server.window_show_document_async = window_show_document_async
+    uri = (tmp_path / "answer.md").as_uri()
+    asyncio.run(CodeActionFeature(server).show_document(uri))
+    assert [p.uri for p in asked] == [uri]
+    assert server.shown == [(f"codetune: the answer is in {uri}", logging.INFO)]
