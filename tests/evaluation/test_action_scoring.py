@@ -119,3 +119,12 @@ def test_an_optimized_function_keeping_its_tests_passes_and_a_wrong_one_fails() 
     assert not passed and "AssertionError" in reason
     passed, reason = judge("optimize", "def total(values):\n    return (\n")
     assert not passed and reason.startswith("does not parse")
+
+
+def test_the_p95_latency_is_the_nearest_rank() -> None:
+    from codetune_lsp.evaluation.runner import nearest_rank
+
+    ordered = [float(i) for i in range(1, 31)]
+    assert nearest_rank(ordered, 0.95) == 29.0  # rank ceil(28.5) of 30
+    assert nearest_rank(ordered, 0.5) == 15.0
+    assert nearest_rank([7.0], 0.95) == 7.0
