@@ -163,7 +163,7 @@ class CodeActionFeature:
         )
         # The version decides how the answer is read; what is unusable is recorded as such.
         resolved = await services.engine.resolve(request)
-        answer = ActionAnswer(resolved.template.output, snap.language_id, code)
+        answer = ActionAnswer(resolved.template.output, snap.language_id, code, snap.text)
         result = await services.engine.run(replace(request, postprocess=answer), resolved)
         if not self.server.documents.is_current(snap.uri, snap.version):
             raise StaleDocument(snap.uri)

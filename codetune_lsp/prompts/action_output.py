@@ -9,7 +9,10 @@ or a test file that does not compile, is refused rather than offered.
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
+import textwrap
 
 from codetune_lsp.prompts.docstrings import docstring_text, insert_docstring, keep_docstring
 from codetune_lsp.prompts.edits import (
@@ -26,8 +29,9 @@ _HAS_TEST = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def[ \t]+test|class[ \t]+Test
 class ActionAnswer:
     """Callable post-processor: raw answer -> usable text ("" when none, see ``problem``)."""
 
-    def __init__(self, output: str, language: str, code: str) -> None:
+    def __init__(self, output: str, language: str, code: str, document: str = "") -> None:
         self.output = output
+        self.document = document
         self.python = language == "python"
         self.language = language
         self.code = code
@@ -56,6 +60,12 @@ class ActionAnswer:
             if problem:
                 return self._refuse(f"the model's code does not parse ({problem}); nothing applied")
             code = keep_docstring(self.code, code)
+            missing = new_undefined_names(self.code, code, self.document)
+            if missing:
+                names = ", ".join(missing)
+                return self._refuse(
+                    f"the model's code uses {names}, not defined or imported here; nothing applied"
+                )
         return reindent(code, self.code)
 
     def _docstring(self, raw: str) -> str:
@@ -82,3 +92,33 @@ class ActionAnswer:
         if not _HAS_TEST.search(usable):
             return self._refuse("the generated file has no test function; not written")
         return usable
+
+
+def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names read, names bound) anywhere in ``tree``; scopes are not told apart."""
+    read, bound = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            (read if isinstance(node.ctx, ast.Load) else bound).add(node.id)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    return read, bound
+
+
+def new_undefined_names(original: str, rewritten: str, document: str) -> list[str]:
+    """Names the rewrite reads that the original region did not, and that nothing binds:
+    not the rewrite, not the document, not the builtins (e.g. ``math`` never imported)."""
+    try:
+        new_read, new_bound = _names(ast.parse(textwrap.dedent(rewritten)))
+        old_read, _ = _names(ast.parse(textwrap.dedent(original)))
+        _, document_bound = _names(ast.parse(document)) if document else (set(), set())
+    except (SyntaxError, ValueError):
+        return []
+    known = new_bound | document_bound | old_read | set(dir(builtins))
+    return sorted(new_read - known)

@@ -84,3 +84,13 @@ def test_a_docstring_answer_becomes_the_documented_region() -> None:
     answer = ActionAnswer("docstring", "python", FUNCTION)
     assert '"""Area."""' in answer("Area.")
     assert answer("") == "" and answer.problem == "the model gave no docstring"
+
+
+def test_a_rewrite_using_a_module_nobody_imported_is_refused() -> None:
+    document = "import os\n\n\nclass Shape:\n" + FUNCTION
+    answer = ActionAnswer("edit", "python", FUNCTION, document)
+    rewrite = "```python\ndef area(self, w, h):\n    return math.prod([w, h])\n```"
+    assert answer(rewrite) == ""
+    assert answer.problem.startswith("the model's code uses math, not defined or imported")
+    imported = "```python\ndef area(self, w, h):\n    return os.sep and w * h\n```"
+    assert answer(imported) == "    def area(self, w, h):\n        return os.sep and w * h\n"
