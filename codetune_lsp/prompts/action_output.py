@@ -111,14 +111,32 @@ def _names(tree: ast.AST) -> tuple[set[str], set[str]]:
     return read, bound
 
 
+def _bound_outside(document: str, region: str) -> set[str] | None:
+    """Names the document binds outside ``region`` (None when that cannot be parsed)."""
+    before, found, after = document.partition(region)
+    if not found:
+        return None
+    blank = "\n" * region.count("\n")
+    for candidate in (before + blank + after, document):
+        try:
+            return _names(ast.parse(candidate))[1]
+        except (SyntaxError, ValueError):
+            continue
+    return None
+
+
 def new_undefined_names(original: str, rewritten: str, document: str) -> list[str]:
-    """Names the rewrite reads that the original region did not, and that nothing binds:
-    not the rewrite, not the document, not the builtins (e.g. ``math`` never imported)."""
+    """Names the rewrite reads that nothing binds: not the rewrite itself, not the document
+    outside the region, not the builtins (``math`` never imported, a helper the rewrite
+    dropped). Names the original already read unbound are not the rewrite's doing."""
     try:
         new_read, new_bound = _names(ast.parse(textwrap.dedent(rewritten)))
-        old_read, _ = _names(ast.parse(textwrap.dedent(original)))
-        _, document_bound = _names(ast.parse(document)) if document else (set(), set())
+        old_read, old_bound = _names(ast.parse(textwrap.dedent(original)))
     except (SyntaxError, ValueError):
         return []
-    known = new_bound | document_bound | old_read | set(dir(builtins))
-    return sorted(new_read - known)
+    outside = _bound_outside(document, original) if document else set()
+    if outside is None:
+        return []
+    builtin = set(dir(builtins))
+    already = old_read - old_bound - outside - builtin
+    return sorted(new_read - new_bound - outside - builtin - already)

@@ -94,3 +94,18 @@ def test_a_rewrite_using_a_module_nobody_imported_is_refused() -> None:
     assert answer.problem.startswith("the model's code uses math, not defined or imported")
     imported = "```python\ndef area(self, w, h):\n    return os.sep and w * h\n```"
     assert answer(imported) == "    def area(self, w, h):\n        return os.sep and w * h\n"
+
+
+def test_a_rewrite_that_drops_the_helper_it_still_calls_is_refused() -> None:
+    region = (
+        "def xor_all(a, b):\n"
+        "    def xor(i, j):\n"
+        "        return i != j\n"
+        "    return [xor(i, j) for i, j in zip(a, b)]\n"
+    )
+    answer = ActionAnswer("edit", "python", region, "import os\n\n\n" + region)
+    assert (
+        answer("```python\ndef xor_all(a, b):\n    return [xor(i, j) for i, j in zip(a, b)]\n```")
+        == ""
+    )
+    assert "uses xor" in answer.problem
