@@ -74,3 +74,20 @@ def test_show_document_gives_up_on_a_client_that_does_not_open_it(
     asyncio.run(CodeActionFeature(server).show_document(uri))
     assert [p.uri for p in asked] == [uri]
     assert server.shown == [(f"codetune: the answer is in {uri}", logging.INFO)]
+
+
+def test_a_docstring_for_a_line_inside_a_function_documents_that_function(tmp_path: Path) -> None:
+    """ALE sends the cursor's line as a one-character selection."""
+    text = "import os\n\n\ndef run(cmd):\n    result = os.system(cmd)\n    return result\n"
+    snap = DocumentSnapshot((tmp_path / "a.py").as_uri(), 1, "python", text, UTF16)
+    feature = CodeActionFeature(host(tmp_path, client_capabilities("visual-studio-code")))
+    inside = types.Range(
+        start=types.Position(line=4, character=6), end=types.Position(line=4, character=7)
+    )
+    start, end, first = feature.region(snap, inside, definition=True)
+    assert (text[start:end], first) == (
+        "def run(cmd):\n    result = os.system(cmd)\n    return result\n",
+        3,
+    )
+    start, end, first = feature.region(snap, inside)
+    assert text[start:end] == "    result = os.system(cmd)\n"

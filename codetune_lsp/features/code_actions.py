@@ -104,16 +104,20 @@ class CodeActionFeature:
 
     # -- running ------------------------------------------------------------------------
 
-    def region(self, snap: DocumentSnapshot, selection: types.Range) -> tuple[int, int, int]:
-        """(start offset, end offset, first line) of the code the action works on."""
-        from codetune_lsp.prompts.regions import enclosing_definition
+    def region(
+        self, snap: DocumentSnapshot, selection: types.Range, definition: bool = False
+    ) -> tuple[int, int, int]:
+        """(start offset, end offset, first line) of the code the action works on; with
+        ``definition``, a selection holding no definition means the one around it."""
+        from codetune_lsp.prompts.regions import enclosing_definition, starts_definition
 
-        start, end = snap.offset_at(selection.start), snap.offset_at(selection.end)
-        if start != end:  # whole lines of the selection
-            first, last = selection.start.line, selection.end.line
-            if selection.end.character == 0 and last > first:
-                last -= 1
-        else:
+        first, last = selection.start.line, selection.end.line
+        if selection.end.character == 0 and last > first:
+            last -= 1
+        selected = snap.offset_at(selection.start) != snap.offset_at(selection.end)
+        if selected and definition:  # a line inside a function: document that function
+            selected = any(starts_definition(snap.line_text(i)) for i in range(first, last + 1))
+        if not selected:  # the definition around the cursor
             lines = [snap.line_text(i) for i in range(snap.line_count)]
             found = enclosing_definition(lines, selection.start.line)
             first, last = found if found else (0, snap.line_count - 1)
@@ -134,7 +138,22 @@ class CodeActionFeature:
 
         services = await self.server.services()
         settings = self.server.settings.features.code_actions
-        start, end, first_line = self.region(snap, selection)
+        await self.server.models.ready(settings.model)
+        request = EngineRequest(
+            feature="code_action",
+            template=template_name,
+            model=settings.model,
+            label=settings.label,
+            variables={},
+            document=snap,
+            unit_key=f"{self._root()}|{snap.uri}",
+            cancel=cancel,
+        )
+        # The version decides the region and how the answer is read; what is unusable is
+        # recorded as such.
+        resolved = await services.engine.resolve(request)
+        whole = resolved.template.output == "docstring"
+        start, end, first_line = self.region(snap, selection, definition=whole)
         code = snap.text[start:end]
         file_name = posixpath.basename(snap.uri)
         variables: dict[str, Any] = {
@@ -150,21 +169,9 @@ class CodeActionFeature:
                 "diagnostic_source": diagnostic.source or "a linter",
                 "diagnostic_line": diagnostic.range.start.line + 1,
             }
-        await self.server.models.ready(settings.model)
-        request = EngineRequest(
-            feature="code_action",
-            template=template_name,
-            model=settings.model,
-            label=settings.label,
-            variables=variables,
-            document=snap,
-            unit_key=f"{self._root()}|{snap.uri}",
-            cancel=cancel,
-        )
-        # The version decides how the answer is read; what is unusable is recorded as such.
-        resolved = await services.engine.resolve(request)
         answer = ActionAnswer(resolved.template.output, snap.language_id, code, snap.text)
-        result = await services.engine.run(replace(request, postprocess=answer), resolved)
+        request = replace(request, variables=variables, postprocess=answer)
+        result = await services.engine.run(request, resolved)
         if not self.server.documents.is_current(snap.uri, snap.version):
             raise StaleDocument(snap.uri)
         output = result.template.output
