@@ -33,6 +33,11 @@ def _fail(message: str) -> None:
 @click.option("--template", "template_ref", metavar="NAME[:LABEL|:VERSION]")
 @click.option("--model", metavar="PROFILE", help="Model profile (default: the feature's).")
 @click.option("--mode", help="humaneval: chat | completion.")
+@click.option(
+    "--action",
+    type=click.Choice(["docstring", "tests", "optimize"]),
+    help="actions: run this action only (default: all three, one run each).",
+)
 @click.option("--limit", type=click.IntRange(1), help="Only the first N items.")
 @click.option("--samples", type=click.IntRange(1, 200), default=1, show_default=True)
 @click.option("--temperature", type=click.FloatRange(0, 2), help="Override the template's.")
@@ -45,20 +50,17 @@ def run(
     template_ref: str | None,
     model: str | None,
     mode: str | None,
+    action: str | None,
     limit: int | None,
     samples: int,
     temperature: float | None,
     jobs: int,
     as_json: bool,
 ) -> None:
-    """Run SUITE (humaneval, humaneval-infill, security, or a .jsonl/.toml file).
+    """Run SUITE (humaneval, humaneval-infill, security, actions, or a .jsonl/.toml file).
 
     An unfinished run with the same suite, version, model and parameters is resumed.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    from codetune_lsp.evaluation.session import make_runner, plan
-    from codetune_lsp.evaluation.suites import SuiteError
     from codetune_lsp.logs import configure_logging
 
     settings = cli.resolved.settings
@@ -66,6 +68,48 @@ def run(
     cli.warn_problems()
     if samples > 1 and not temperature:
         _fail("--samples above 1 needs --temperature above 0 (greedy samples are identical)")
+    if action and suite != "actions":
+        _fail("--action is for the actions suite")
+    modes: list[str | None] = [mode]
+    if suite == "actions":
+        if action and mode and action != mode:
+            _fail("give --action or --mode, not both")
+        modes = [action or mode] if (action or mode) else ["docstring", "tests", "optimize"]
+        if template_ref and len(modes) > 1:
+            _fail("--template on the actions suite needs --action")
+    for chosen_mode in modes:
+        _run_one(
+            cli,
+            suite,
+            template_ref,
+            model,
+            chosen_mode,
+            limit,
+            samples,
+            temperature,
+            jobs,
+            as_json,
+        )
+
+
+def _run_one(
+    cli: CliContext,
+    suite: str,
+    template_ref: str | None,
+    model: str | None,
+    mode: str | None,
+    limit: int | None,
+    samples: int,
+    temperature: float | None,
+    jobs: int,
+    as_json: bool,
+) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from codetune_lsp.evaluation.session import make_runner, plan
+    from codetune_lsp.evaluation.suites import SuiteError
+
+    settings = cli.resolved.settings
     try:
         chosen = plan(settings, suite, template_ref, model, mode, limit)
     except SuiteError as exc:
@@ -140,7 +184,15 @@ def _describe(run: Any) -> str:
         f"  failed {s.get('failed')}  errors {s.get('errors')}",
     ]
     extra = {k: v for k, v in s.items() if k.startswith("pass@") and k != "pass@1"}
-    for key in ("single_line", "multi_line", "precision", "recall", "latency_ms_median"):
+    for key in (
+        "single_line",
+        "multi_line",
+        "precision",
+        "recall",
+        "compile_rate",
+        "latency_ms_median",
+        "latency_ms_p95",
+    ):
         if key in s:
             extra[key] = s[key]
     if extra:
@@ -151,6 +203,101 @@ def _describe(run: Any) -> str:
             f"  (tp {c['tp']} fp {c['fp']} fn {c['fn']})"
         )
     return "\n".join(lines)
+
+
+@eval_group.command("bandit")
+@click.option("--run", "run_id", metavar="RUN", help="The product's security run to compare.")
+@click.option(
+    "--severity",
+    type=click.Choice(["low", "medium", "high"]),
+    default="low",
+    show_default=True,
+    help="bandit's severity threshold (medium drops its import-only notes).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_cli
+def bandit(cli: CliContext, run_id: str | None, severity: str, as_json: bool) -> None:
+    """bandit on the security suite, per CWE class, next to a product run's figures.
+
+    Without --run, the newest finished security run in the store is the comparison.
+    """
+    from codetune_lsp.cli._store import opened_store
+    from codetune_lsp.evaluation.bandit_peer import COVERED, BanditMissing, run_bandit
+    from codetune_lsp.evaluation.suites import load_suite
+    from codetune_lsp.store.evaluations import EvalStoreError
+
+    try:
+        peer = run_bandit(load_suite("security"), severity)
+    except BanditMissing as exc:
+        _fail(str(exc))
+    product = None
+    with opened_store(cli) as store:
+        repo = store.evaluations
+        try:
+            if run_id:
+                product = store.read(lambda s: repo.get_run(s, run_id))
+            else:
+                runs = store.read(lambda s: repo.list_runs(s, "security", "finished", 1))
+                product = runs[0] if runs else None
+        except EvalStoreError as exc:
+            _fail(str(exc))
+    ours = (product.summary or {}).get("per_cwe", {}) if product else {}
+    if as_json:
+        echo_json(
+            {
+                "bandit": {
+                    "version": peer.version,
+                    "severity": severity,
+                    "seconds": peer.seconds,
+                    **peer.summary,
+                },
+                "covered": list(COVERED),
+                "product": _run_dict(product) if product else None,
+            }
+        )
+        return
+    if product:
+        click.echo(
+            f"product: run {product.id} {product.template_name} [version id "
+            f"{product.template_version_id}] {product.model_profile}"
+        )
+    else:
+        click.echo("product: no finished security run in the store (eval run security)")
+    click.echo(
+        f"bandit {peer.version} (severity >= {severity}): {peer.seconds:.1f} s for "
+        f"{len(peer.findings)} cases"
+    )
+    rows = []
+    for cwe in sorted(set(peer.summary["per_cwe"]) | set(COVERED) | set(ours)):
+        b, p = peer.summary["per_cwe"].get(cwe, {}), ours.get(cwe, {})
+        rows.append(
+            [
+                cwe,
+                "yes" if cwe in COVERED else "no",
+                _fmt(b.get("recall")),
+                _fmt(b.get("precision")),
+                f"{b.get('tp', 0)}/{b.get('fp', 0)}/{b.get('fn', 0)}",
+                _fmt(p.get("recall")) if product else "",
+                _fmt(p.get("precision")) if product else "",
+                f"{p.get('tp', 0)}/{p.get('fp', 0)}/{p.get('fn', 0)}" if product else "",
+            ]
+        )
+    headers = [
+        "class",
+        "bandit covers",
+        "bandit R",
+        "bandit P",
+        "tp/fp/fn",
+        "ours R",
+        "ours P",
+        "tp/fp/fn",
+    ]
+    click.echo(format_table(headers, rows))
+    s = peer.summary
+    click.echo(
+        f"bandit overall: recall {_fmt(s['recall'])} precision {_fmt(s['precision'])} "
+        f"F1 {_fmt(s['f1'])}"
+    )
 
 
 @eval_group.command("list")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ async def produce(target: Any, suite: Suite, item: Item, sample: int) -> tuple[P
         root, path, text, offset = document_for(item)
         with_context = suite.mode == "context"
         return await target.complete_in_workspace(root, path, text, offset, with_context), ""
+    if suite.kind == "actions":
+        return await target.code_action(uri, data["code"], data["line"]), ""
     return await target.render_and_run(uri, dict(data.get("vars", {}))), ""
 
 
@@ -99,6 +102,10 @@ async def judge(
             reason,
             produced.latency_ms,
         )
+    elif suite.kind == "actions":
+        from codetune_lsp.evaluation.action_scoring import judge_action
+
+        passed, reason = await judge_action(suite.mode, item.data, served, limits)
     elif suite.kind == "user":
         from codetune_lsp.evaluation.suites.user import check_assertions
 
@@ -144,9 +151,14 @@ def summarise(suite: Suite, items: list[Any], samples: int) -> dict[str, Any]:
     latencies = sorted(i.latency_ms for i in items if i.latency_ms is not None)
     if latencies:
         summary["latency_ms_median"] = latencies[len(latencies) // 2]
+        summary["latency_ms_p95"] = nearest_rank(latencies, 0.95)
     if suite.kind == "crossfile":
         summary["exact_match"] = summary["passed"] / max(len(items), 1)
         summary["edit_similarity"] = sum(i.score for i in items) / max(len(items), 1)
+    if suite.kind == "actions":
+        from codetune_lsp.evaluation.action_scoring import actions_summary
+
+        summary |= actions_summary(suite.mode, [i.served_output or "" for i in items])
     if suite.kind == "infill":
         for kind in ("single", "multi"):
             chosen = [(n, c) for key, (n, c) in counts.items() if key.endswith("/" + kind)]
@@ -165,6 +177,12 @@ def summarise(suite: Suite, items: list[Any], samples: int) -> dict[str, Any]:
             cases.append((item.data["cwe"], span is not None, marks))
         summary |= security_summary(cases)
     return summary
+
+
+def nearest_rank(ordered: list[float], q: float) -> float:
+    """The q-quantile of sorted values by the nearest-rank rule."""
+    rank = max(1, math.ceil(q * len(ordered) - 1e-9))
+    return ordered[min(rank, len(ordered)) - 1]
 
 
 class Runner:

@@ -18,12 +18,16 @@ DEFAULT_TEMPLATES = {
     ("security", "diagnostics"): "diagnostics.security",
     ("crossfile", "context"): "completion.infill",
     ("crossfile", "no-context"): "completion.infill",
+    ("actions", "docstring"): "code_action.docstring",
+    ("actions", "tests"): "code_action.tests",
+    ("actions", "optimize"): "code_action.optimize",
 }
 FEATURE_OF_KIND = {
     "humaneval": None,
     "infill": "completion",
     "security": "diagnostics",
     "crossfile": "completion",
+    "actions": "code_action",
 }
 
 
@@ -49,7 +53,7 @@ def plan(
     name = ref.replace("@", ":").split(":", 1)[0]
     feature = name.split(".", 1)[0]
     expected = {"chat": "code_action", "completion": "completion", "infill": "completion"}.get(
-        suite.mode, "diagnostics" if suite.kind == "security" else None
+        suite.mode, {"security": "diagnostics", "actions": "code_action"}.get(suite.kind)
     )
     if expected and feature != expected:
         raise SuiteError(

@@ -81,7 +81,7 @@ def _recording_engine_class() -> type:
         async def run(self, request: Any, resolved: Any = None) -> Any:
             result = await super().run(request, resolved)
             key = request.document.uri if request.document is not None else ""
-            self.raw.setdefault(key, []).append(result.text)
+            self.raw.setdefault(key, []).append(result.raw_text)
             return result
 
     return RecordingEngine
@@ -258,12 +258,22 @@ class ProductTarget:
     async def implement(self, uri: str, text: str) -> Produced:
         """The ``code_action.implement`` action on the whole document; the result is the
         document after the editor applies the action's edit."""
+        return await self.code_action(uri, text, None)
+
+    async def code_action(self, uri: str, text: str, line: int | None) -> Produced:
+        """The pinned code action with the cursor on ``line`` (None: the whole document
+        selected). ``served`` is the document after the editor applies the edit, or for a
+        new-file action (tests) the new file's text."""
         from codetune_lsp.features.code_actions import CodeActionFeature
 
         assert self._host is not None
         self._host.documents.open(uri, "python", 1, text)
         snap = self._host.documents.snapshot(uri)
-        selection = (0, len(snap.text))
+        if line is None:
+            selection = (0, len(snap.text))
+        else:
+            offset = sum(len(row) + 1 for row in snap.text.split("\n")[:line])
+            selection = (offset, offset)
         started = time.perf_counter()
         try:
             outcome = await CodeActionFeature(self._host).run(
@@ -274,7 +284,11 @@ class ProductTarget:
         latency = (time.perf_counter() - started) * 1000
         raw = self._raw(uri)
         if outcome.edit is None:
-            return Produced(raw, text, latency, error=outcome.message or "no edit")
+            empty = "" if self.resolved.template.output == "new_file" else text
+            return Produced(raw, empty, latency, error=outcome.message or "no edit")
+        if self.resolved.template.output == "new_file":
+            created = "".join(change.new_text for change in outcome.edit.changes)
+            return Produced(raw, created.lstrip("\r\n"), latency)
         return Produced(raw, outcome.edit.apply(text), latency)
 
     async def diagnose(self, uri: str, text: str) -> Produced:

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from pygls.uris import from_fs_path, to_fs_path
 
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features.host import FeatureHost
+from codetune_lsp.prompts.action_output import ActionAnswer
 from codetune_lsp.redaction import redact
 
 logger = logging.getLogger(__name__)
@@ -136,17 +137,22 @@ class CodeActionFeature:
 
     # -- running ------------------------------------------------------------------------
 
-    def region(self, snap: DocumentSnapshot, start: int, end: int) -> tuple[int, int, int]:
+    def region(
+        self, snap: DocumentSnapshot, start: int, end: int, definition: bool = False
+    ) -> tuple[int, int, int]:
         """(start offset, end offset, first line) of the code the action works on, from
-        the selected offsets ``[start, end)``."""
-        from codetune_lsp.prompts.regions import enclosing_definition
+        the selected offsets ``[start, end)``; with ``definition``, a selection holding no
+        definition means the one around it."""
+        from codetune_lsp.prompts.regions import enclosing_definition, starts_definition
 
         begin, stop = snap.position_at(start), snap.position_at(end)
-        if start != end:  # whole lines of the selection
-            first, last = begin.line, stop.line
-            if stop.character == 0 and last > first:
-                last -= 1
-        else:
+        first, last = begin.line, stop.line
+        if stop.character == 0 and last > first:
+            last -= 1
+        selected = start != end
+        if selected and definition:  # a line inside a function: document that function
+            selected = any(starts_definition(snap.line_text(i)) for i in range(first, last + 1))
+        if not selected:  # the definition around the cursor
             lines = [snap.line_text(i) for i in range(snap.line_count)]
             found = enclosing_definition(lines, begin.line)
             first, last = found if found else (0, snap.line_count - 1)
@@ -168,39 +174,44 @@ class CodeActionFeature:
 
         services = await self.host.services()
         settings = self.host.settings.features.code_actions
-        start, end, first_line = self.region(snap, *selection)
-        code = snap.text[start:end]
         await self.host.models.ready(settings.model)
-        result = await services.engine.run(
-            EngineRequest(
-                feature="code_action",
-                template=template_name,
-                model=settings.model,
-                label=settings.label,
-                variables=_variables(snap, code, first_line, flagged),
-                document=snap,
-                unit_key=f"{self._root()}|{snap.uri}",
-                cancel=cancel,
-            )
+        request = EngineRequest(
+            feature="code_action",
+            template=template_name,
+            model=settings.model,
+            label=settings.label,
+            variables={},
+            document=snap,
+            unit_key=f"{self._root()}|{snap.uri}",
+            cancel=cancel,
         )
+        # The version decides the region and how the answer is read; what is unusable is
+        # recorded as such.
+        resolved = await services.engine.resolve(request)
+        whole = resolved.template.output == "docstring"
+        start, end, first_line = self.region(snap, *selection, definition=whole)
+        code = snap.text[start:end]
+        answer = ActionAnswer(resolved.template.output, snap.language_id, code, snap.text)
+        variables = _variables(snap, code, first_line, flagged)
+        request = replace(request, variables=variables, postprocess=answer)
+        result = await services.engine.run(request, resolved)
         if not self.host.documents.is_current(snap.uri, snap.version):
             raise StaleDocument(snap.uri)
         output = result.template.output
-        if output == "edit":
-            return self._edit(snap, start, end, code, result)
+        if output in ("edit", "docstring"):
+            return self._edit(snap, start, end, result, answer.problem)
         if output == "new_file":
-            return self._new_file(snap, start, end, result)
+            return self._new_file(snap, start, end, result, answer.problem)
         return self._answer(snap, start, result, template_name)
 
     def _edit(
-        self, snap: DocumentSnapshot, start: int, end: int, code: str, result: Any
+        self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str
     ) -> ActionOutcome:
-        from codetune_lsp.prompts.edits import Region, extract_code, minimal_edits, reindent
+        from codetune_lsp.prompts.edits import Region, minimal_edits
 
-        extracted = extract_code(result.text, snap.language_id)
-        if extracted is None:
-            return ActionOutcome(result.execution_id, message="the model gave no code to apply")
-        edits = minimal_edits(snap, Region(start, end), reindent(extracted, code))
+        if not result.text:
+            return ActionOutcome(result.execution_id, message=problem or "nothing to apply")
+        edits = minimal_edits(snap, Region(start, end), result.text)
         if not edits:
             return ActionOutcome(result.execution_id, message="the model suggested no change")
         changes = [
@@ -209,13 +220,14 @@ class CodeActionFeature:
         ]
         return ActionOutcome(result.execution_id, edit=_in_document(snap, *changes))
 
-    def _new_file(self, snap: DocumentSnapshot, start: int, end: int, result: Any) -> ActionOutcome:
-        from codetune_lsp.prompts.edits import extract_code
+    def _new_file(
+        self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str
+    ) -> ActionOutcome:
         from codetune_lsp.workspace import OutsideWorkspace
 
-        code = extract_code(result.text, snap.language_id)
-        if code is None:
-            return ActionOutcome(result.execution_id, message="the model gave no tests")
+        code = result.text
+        if not code:
+            return ActionOutcome(result.execution_id, message=problem or "the model gave no tests")
         source = to_fs_path(snap.uri)
         settings = self.host.settings.features.code_actions
         if source and self.host.client.create_files and settings.tests_location == "new_file":

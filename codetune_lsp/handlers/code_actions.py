@@ -22,6 +22,8 @@ from codetune_lsp.handlers.guard import describe, passive, user_triggered
 from codetune_lsp.server import CodetuneServer
 
 logger = logging.getLogger(__name__)
+# A client that never answers window/showDocument must not hold a command open.
+SHOW_DOCUMENT_TIMEOUT_S = 10.0
 
 RUN_ACTION = "codetune.runAction"
 OPTIONS = types.CodeActionOptions(
@@ -256,12 +258,20 @@ async def _run_with_progress(
 
 
 async def _show_document(ls: CodetuneServer, uri: str) -> None:
-    """Open ``uri`` in the editor, or say where it is when the client cannot."""
+    """Open ``uri`` in the editor; a client that cannot, fails, or gives no usable answer
+    within ``SHOW_DOCUMENT_TIMEOUT_S`` gets a message naming it instead."""
     if ls.client.show_document:
         params = types.ShowDocumentParams(uri=uri, take_focus=True)
-        await ls.window_show_document_async(params)
-    else:
-        ls.show(f"codetune: the answer is in {uri}", logging.INFO)
+        try:
+            result = await asyncio.wait_for(
+                ls.window_show_document_async(params), SHOW_DOCUMENT_TIMEOUT_S
+            )
+        except Exception as exc:  # no answer in time, or an error for an answer
+            logger.info("window/showDocument got no usable answer: %r", exc)
+            result = None
+        if result is not None and result.success:
+            return
+    ls.show(f"codetune: the answer is in {uri}", logging.INFO)
 
 
 def on_progress_cancel(ls: CodetuneServer, params: types.WorkDoneProgressCancelParams) -> None:

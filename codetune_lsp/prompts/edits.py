@@ -32,7 +32,8 @@ class EditOutOfScope(ValueError):
 
 def extract_code(answer: str, language: str = "") -> str | None:
     """The code in a model answer: the fenced block in ``language`` (else the longest
-    fenced block), an ``<answer>`` tag, or the bare answer if it has no prose around it."""
+    fenced block), an ``<answer>`` tag, or the bare answer if it is code. For Python a bare
+    answer must parse, after dropping any prose lines before and after it; prose is None."""
     blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(answer)]
     if blocks:
         preferred = [body for lang, body in blocks if language and lang == language.lower()]
@@ -43,7 +44,65 @@ def extract_code(answer: str, language: str = "") -> str | None:
     stripped = answer.strip("\n")
     if not stripped.strip() or "```" in stripped:
         return None  # an unterminated fence: the answer was cut off
+    if language.lower() == "python":
+        return bare_python(stripped)
     return stripped + "\n"
+
+
+_CODE_START = re.compile(r"^[ \t]*(?:async[ \t]+def|def|class|import|from|@)\b")
+_TRIVIAL = (ast.Expr, ast.Pass)
+
+
+def _is_code(source: str) -> bool:
+    """Parses, and is more than a bare name or sentence-like expression."""
+    try:
+        tree = ast.parse(textwrap.dedent(source))
+    except (SyntaxError, ValueError):
+        return False
+    return any(
+        not isinstance(node, _TRIVIAL)
+        or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
+        for node in tree.body
+    )
+
+
+def bare_python(text: str) -> str | None:
+    """The Python code in an answer without a fence: the whole answer when it parses, else
+    the stretch from the first ``def``/``class``/import line that parses once trailing
+    prose lines are dropped. None when it is prose."""
+    lines = text.splitlines(keepends=True)
+    later = [i for i, line in enumerate(lines) if i and _CODE_START.match(line)]
+    starts = [0, *later[:3]]
+    for start in starts:
+        for end in range(len(lines), start, -1):
+            if end < len(lines) and not lines[end].strip():
+                continue  # try cuts at the end of a paragraph only
+            chunk = "".join(lines[start:end]).strip("\n")
+            if chunk and _is_code(chunk):
+                return chunk + "\n"
+            if len(lines) - end > 20:
+                break
+    return None
+
+
+def parsing_prefix(code: str) -> str | None:
+    """The longest prefix of ``code`` ending before a top-level line that parses: a test
+    module cut off mid-function keeps its complete tests. None when none parses."""
+    lines = code.splitlines(keepends=True)
+    cuts = [i for i, line in enumerate(lines) if i and line.strip() and not line[0].isspace()]
+    for end in [len(lines), *reversed(cuts)]:
+        chunk = "".join(lines[:end])
+        if chunk.strip() and python_problem(chunk) is None:
+            return chunk
+    return None
+
+
+def unterminated_fence_body(answer: str) -> str | None:
+    """The text after an opening fence that was never closed (an answer cut off)."""
+    match = re.search(r"^[ \t]*(`{3,}|~{3,})[^\n]*\n", answer, re.MULTILINE)
+    if match is None or _FENCE.search(answer):
+        return None
+    return answer[match.end() :]
 
 
 def python_problem(code: str) -> str | None:

@@ -7,6 +7,11 @@ import re
 _DEFINITION = re.compile(r"^(\s*)(?:async\s+def|def|class|function|fn|func|pub\s+fn)\b")
 
 
+def starts_definition(line: str) -> bool:
+    """Whether ``line`` opens a function or class."""
+    return _DEFINITION.match(line) is not None
+
+
 def _indent(line: str) -> int:
     return len(line.expandtabs(4)) - len(line.expandtabs(4).lstrip())
 

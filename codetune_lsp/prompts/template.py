@@ -22,7 +22,7 @@ Feature = Literal["completion", "code_action", "diagnostics"]
 FEATURES: tuple[str, ...] = ("completion", "code_action", "diagnostics")
 OUTPUTS: dict[str, tuple[str, ...]] = {
     "completion": ("text",),
-    "code_action": ("edit", "markdown", "new_file"),
+    "code_action": ("edit", "markdown", "new_file", "docstring"),
     "diagnostics": ("json",),
 }
 VARIABLE_TYPES = ("str", "int", "float", "bool", "list", "dict")

@@ -12,7 +12,8 @@ from pygls.exceptions import JsonRpcRequestCancelled
 from pytest_lsp import client_capabilities
 
 from codetune_lsp.documents import DocumentSnapshot
-from codetune_lsp.prompts.edits import apply_edits, extract_code, reindent
+from codetune_lsp.prompts.docstrings import docstring_text, insert_docstring
+from codetune_lsp.prompts.edits import apply_edits, extract_code, python_problem
 
 from .model_server import history, history_when, open_doc, start_client
 
@@ -94,25 +95,49 @@ async def test_listing_is_fast_and_calls_no_model(tmp_path: Path, tiny_llama_pat
 async def test_resolve_applies_a_minimal_edit_of_the_function(
     tmp_path: Path, tiny_llama_path: Path
 ) -> None:
+    """The docstring action: whatever the (random) model wrote becomes the docstring of the
+    function at the cursor, inserted by the server; no other line changes."""
     client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
     try:
         actions = await client.text_document_code_action_async(action_params(uri))
-        optimize = by_title(actions, "AI: Optimize")
-        assert optimize.data and optimize.command is None  # VS Code resolves lazily
-        resolved = await client.code_action_resolve_async(optimize)
+        docstring = by_title(actions, "AI: Add docstring")
+        assert docstring.data and docstring.command is None  # VS Code resolves lazily
+        resolved = await client.code_action_resolve_async(docstring)
         (change,) = resolved.edit.document_changes
         assert change.text_document.uri == uri and change.text_document.version == 1
         (output,) = await history_when(
             tmp_path, "SELECT output FROM executions WHERE feature = 'code_action'"
         )
-        expected_function = reindent(extract_code(output[0], "python"), FUNCTION)
+        expected_function = insert_docstring(FUNCTION, docstring_text(output[0]))
         snap = DocumentSnapshot(uri, 1, "python", SOURCE, "utf-16")
         after = apply_edits(SOURCE, snap, list(change.edits))
         assert after == SOURCE.replace(FUNCTION, expected_function)
-        for edit in change.edits:  # only the function's lines are touched
-            assert edit.range.start.line >= 3 and edit.range.end.line <= 6
+        (edit,) = change.edits  # one insertion below the def line
+        assert edit.range.start == edit.range.end == types.Position(line=4, character=0)
         assert resolved.command.command == "codetune.feedback"
         assert resolved.command.arguments[1] == "applied"
+    finally:
+        await stop(client)
+
+
+async def test_code_that_does_not_parse_is_refused_and_recorded_as_unusable(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    """A random model's rewrite of a function is not Python: nothing is offered, the user
+    reads why, and the history marks the execution unsuccessful."""
+    client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code")
+    try:
+        actions = await client.text_document_code_action_async(action_params(uri))
+        resolved = await client.code_action_resolve_async(by_title(actions, "AI: Optimize"))
+        assert resolved.edit is None
+        ((output, ok, error),) = await history_when(
+            tmp_path,
+            "SELECT output, success, error_class FROM executions WHERE feature = 'code_action'",
+        )
+        assert extract_code(output, "python") is None or python_problem(output)
+        assert (ok, error) == (0, "EmptyResult")
+        shown = [m.message for m in client.messages if m.message.startswith("codetune:")]
+        assert shown and ("does not parse" in shown[-1] or "no code" in shown[-1])
     finally:
         await stop(client)
 
@@ -282,18 +307,21 @@ async def test_cancelling_the_command_stops_the_generation(
         await stop(client)
 
 
-async def test_generate_tests_creates_a_file_beside_the_source(
+async def test_a_generated_test_file_that_does_not_parse_is_not_offered(
     tmp_path: Path, tiny_llama_path: Path
 ) -> None:
     caps = client_capabilities("visual-studio-code")
     client, uri = await started(tmp_path, tiny_llama_path, "visual-studio-code", caps)
     try:
         actions = await client.text_document_code_action_async(action_params(uri))
-        tests = by_title(actions, "AI: Generate tests")
-        resolved = await client.code_action_resolve_async(tests)
-        create, fill = resolved.edit.document_changes
-        assert isinstance(create, types.CreateFile)
-        assert create.uri == (tmp_path / "test_geometry.py").as_uri()
-        assert fill.text_document.uri == create.uri and fill.edits[0].new_text.strip()
+        resolved = await client.code_action_resolve_async(by_title(actions, "AI: Generate tests"))
+        assert resolved.edit is None
+        assert not (tmp_path / "test_geometry.py").exists()
+        shown = [m.message for m in client.messages if m.message.startswith("codetune:")]
+        assert shown and ("does not parse" in shown[-1] or "no test" in shown[-1]), shown
+        rows = await history_when(
+            tmp_path, "SELECT success FROM executions WHERE feature = 'code_action'"
+        )
+        assert rows == [(0,)]
     finally:
         await stop(client)

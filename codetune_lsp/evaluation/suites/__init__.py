@@ -1,7 +1,8 @@
 """Evaluation suites: a named, hashed, ordered list of items.
 
 Built in: ``humaneval`` (modes ``chat`` and ``completion``), ``humaneval-infill`` (single-
-and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins) and
+and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins),
+``actions`` (the docstring, tests and optimize code actions on 30 real functions) and
 ``crossfile`` (lines of real packages that use names from sibling files; modes ``context``
 and ``no-context``).
 Anything else is read as a user suite file (JSONL or TOML, see ``user.py``).
@@ -16,12 +17,13 @@ from typing import Any
 
 from codetune_lsp.store.canonical import canonical_hash
 
-BUILTIN = ("humaneval", "humaneval-infill", "security", "crossfile")
+BUILTIN = ("humaneval", "humaneval-infill", "security", "actions", "crossfile")
 MODES = {
     "humaneval": ("chat", "completion"),
     "humaneval-infill": ("infill",),
     "security": ("diagnostics",),
     "crossfile": ("context", "no-context"),
+    "actions": ("docstring", "tests", "optimize"),
 }
 
 
@@ -38,7 +40,7 @@ class Item:
 @dataclass(frozen=True)
 class Suite:
     name: str
-    kind: str  # humaneval | infill | security | user
+    kind: str  # humaneval | infill | security | actions | crossfile | user
     mode: str
     items: tuple[Item, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
@@ -79,6 +81,10 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
             from codetune_lsp.evaluation.suites.infill import infill_suite
 
             return infill_suite()
+        if name == "actions":
+            from codetune_lsp.evaluation.suites.actions import actions_suite
+
+            return actions_suite(chosen)
         from codetune_lsp.evaluation.suites.security import security_suite
 
         return security_suite()
