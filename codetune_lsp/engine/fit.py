@@ -15,7 +15,7 @@ from codetune_lsp.prompts.context import fit_context
 MIN_CHUNK_TOKENS = 64
 
 
-# The most of the prompt that snippets from other files may take, whatever the setting.
+# The most of the window that snippets from other files may take, whatever the setting.
 MAX_CONTEXT_SHARE = 0.5
 COMMENT_PREFIX = {"python": "#", "shellscript": "#", "ruby": "#", "lua": "--"}
 
@@ -23,11 +23,12 @@ COMMENT_PREFIX = {"python": "#", "shellscript": "#", "ruby": "#", "lua": "--"}
 @dataclass(frozen=True)
 class AroundCursor:
     """The text before and after a cursor, trimmed outwards from it by whole lines, and
-    optionally snippets of other files (in priority order) in a share of the prompt.
+    optionally snippets of other files (in priority order) after it.
 
-    ``limit`` caps the prompt below the model's window (0: no cap). The snippets get up
-    to ``context_tokens`` (at most half the budget) first; the document's text gets the
-    rest, and what it leaves unused goes back to snippets that did not fit.
+    ``limit`` caps the document's text below the model's window (0: no cap). Snippets
+    get up to ``context_tokens`` of the window beyond the document's text: they add to
+    what the model sees of the current file instead of pushing it out. Where the window
+    itself is the bound, half of it at most is kept for them.
     """
 
     prefix: str
@@ -41,9 +42,9 @@ class AroundCursor:
         return replace(self, snippets=())
 
     def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
-        budget = min(budget, self.limit) if self.limit else budget
         share = min(self.context_tokens, int(budget * MAX_CONTEXT_SHARE)) if self.snippets else 0
-        fitted = fit_context(self.prefix, self.suffix, budget - share, count)
+        document = min(self.limit, budget - share) if self.limit else budget - share
+        fitted = fit_context(self.prefix, self.suffix, document, count)
         room = min(self.context_tokens, budget - fitted.prefix_tokens - fitted.suffix_tokens)
         chosen, report = fit_snippets(self.snippets, room, count, self.language)
         variables = {"prefix": fitted.prefix, "suffix": fitted.suffix, "context": chosen}

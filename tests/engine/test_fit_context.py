@@ -45,6 +45,13 @@ def test_the_document_keeps_the_rest_of_the_budget() -> None:
     assert document > 100  # the share was reserved, not the whole budget
 
 
+def test_snippets_come_on_top_of_the_documents_limit() -> None:
+    alone = fitted(AroundCursor(PREFIX, "", limit=50), 10_000)
+    both = fitted(AroundCursor(PREFIX, "", (DEFINITION,), context_tokens=60, limit=50), 10_000)
+    assert both.variables["prefix"] == alone.variables["prefix"]  # none of the file pushed out
+    assert [c["path"] for c in both.variables["context"]] == ["lib/geo.py"]
+
+
 def test_limit_caps_the_prompt_below_the_window() -> None:
     piece = fitted(AroundCursor(PREFIX, "", limit=50), 10_000)
     assert words([piece.variables["prefix"]])[0] <= 50
