@@ -58,12 +58,55 @@ def _literal(text: str, indent: str) -> str:
     return f'{indent}"""{lines[0]}\n{rest}{indent}"""\n'
 
 
+_HEADER = re.compile(r"^([ \t]*)(?:async[ \t]+def|def|class)[ \t]+\w+")
+
+
+def _insert_by_lines(code: str, text: str) -> str | None:
+    """For code that does not parse (half-written further down): the docstring goes right
+    after the first definition's header, found by its brackets and closing colon. Only
+    lines are added (or an opening docstring replaced), so the code cannot change."""
+    lines = code.splitlines(keepends=True)
+    header = next((i for i, line in enumerate(lines) if _HEADER.match(line)), None)
+    if header is None:
+        return None
+    depth, end = 0, None
+    for index in range(header, min(header + 20, len(lines))):
+        code_part = lines[index].split("#", 1)[0].rstrip()
+        depth += sum(code_part.count(c) for c in "([{") - sum(code_part.count(c) for c in ")]}")
+        if depth <= 0 and code_part.endswith(":"):
+            end = index + 1
+            break
+    if end is None or end >= len(lines) or not lines[end].strip():
+        return None  # no body on the lines below the header
+    body = lines[end]
+    indent = body[: len(body) - len(body.lstrip(" \t"))]
+    outer = _HEADER.match(lines[header]).group(1)  # type: ignore[union-attr]
+    if len(indent) <= len(outer):
+        return None  # a one-line body or none
+    replaced = end
+    opening = body.strip()[:3]
+    if opening in ('"""', "'''"):
+        closing = next(
+            (
+                i
+                for i in range(end, len(lines))
+                if lines[i].count(opening) >= (2 if i == end else 1)
+            ),
+            None,
+        )
+        replaced = (closing + 1) if closing is not None else end
+    return "".join(lines[:end]) + _literal(text, indent) + "".join(lines[replaced:])
+
+
 def insert_docstring(code: str, text: str) -> str | None:
     """``code`` (whole lines) with ``text`` as the docstring of its first function or class,
-    replacing any it had; None when no definition with a body on its own lines is found."""
+    replacing any it had; None when no definition with a body on its own lines is found.
+    Code that does not parse gets the docstring after the definition's header."""
     try:
         node = _first_definition(ast.parse(textwrap.dedent(code)))
-    except (SyntaxError, ValueError, LookupError):
+    except SyntaxError:
+        return _insert_by_lines(code, text)
+    except (ValueError, LookupError):
         return None
     first = node.body[0]
     if first.lineno <= node.lineno:

@@ -109,3 +109,19 @@ def test_a_rewrite_that_drops_the_helper_it_still_calls_is_refused() -> None:
         == ""
     )
     assert "uses xor" in answer.problem
+
+
+def test_a_docstring_goes_in_even_where_code_below_does_not_parse_yet() -> None:
+    from codetune_lsp.prompts.docstrings import insert_docstring
+
+    half_written = (
+        "def run(cmd,\n        shell=True):\n    result = call(cmd)\n    value = = broken\n"
+    )
+    assert insert_docstring(half_written, "Run a command.") == (
+        "def run(cmd,\n        shell=True):\n"
+        '    """Run a command."""\n'
+        "    result = call(cmd)\n    value = = broken\n"
+    )
+    old = 'def f():\n    """Old\n    text."""\n    x = = 1\n'
+    assert insert_docstring(old, "New.") == 'def f():\n    """New."""\n    x = = 1\n'
+    assert insert_docstring("def f(): return (\n", "x") is None  # no body of its own
