@@ -9,32 +9,9 @@ from pathlib import Path
 import click
 
 from codetune_lsp.cli.context import CliContext, pass_cli
+from codetune_lsp.context.files import LANGUAGE_BY_SUFFIX
 
-LANGUAGES = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".jsx": "javascriptreact",
-    ".ts": "typescript",
-    ".tsx": "typescriptreact",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".kt": "kotlin",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".hpp": "cpp",
-    ".cs": "csharp",
-    ".rb": "ruby",
-    ".php": "php",
-    ".sh": "shellscript",
-    ".swift": "swift",
-    ".scala": "scala",
-    ".lua": "lua",
-    ".sql": "sql",
-}
+LANGUAGES = {**LANGUAGE_BY_SUFFIX}  # one table for the whole package
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
 SEVERITY = {"info": 0, "warning": 1, "error": 2}
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2

@@ -39,6 +39,7 @@ LANGUAGE_BY_SUFFIX = {
     ".scala": "scala",
     ".lua": "lua",
     ".sh": "shellscript",
+    ".sql": "sql",
 }
 # Folders of tools, caches, dependencies and build output: never the user's own code.
 SKIPPED_DIRS = frozenset(
