@@ -221,7 +221,11 @@ class Engine:
             **piece.variables,
         }
         generation = build_generation(
-            template, check_variables(template, values), request.max_new_tokens, plan.cancel
+            template,
+            check_variables(template, values),
+            request.max_new_tokens,
+            plan.cancel,
+            request.end_when,
         )
         base = self._record_base(plan, generation, piece)
         cache = CacheRequest(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from codetune_lsp.engine.request import EngineError
@@ -67,6 +67,7 @@ def build_generation(
     values: Mapping[str, Any],
     max_new: int | None,
     cancel: CancelToken | None,
+    end_when: Callable[[str], bool] | None = None,
 ) -> GenerationRequest:
     """Render the template into a raw prompt (FIM) or a chat with few-shot turns."""
     try:
@@ -82,6 +83,7 @@ def build_generation(
         "stop": params.stop,
         "json_schema": template.schema,
         "cancel": cancel,
+        "end_when": end_when,
         "priority": FEATURE_PRIORITY.get(template.feature, 1),
     }
     if not system and not template.examples:

@@ -65,6 +65,9 @@ class EngineRequest:
     fit: Fit | None = None
     # Raw model text -> the text the user is shown (recorded as the served output).
     postprocess: Callable[[str], str] | None = field(default=None, compare=False)
+    # Raw text so far -> whether it already holds all that ``postprocess`` keeps; the
+    # backend then stops generating (checked as text arrives; see GenerationRequest).
+    end_when: Callable[[str], bool] | None = field(default=None, compare=False)
     # Used instead of ``template`` when the model has no fill-in-the-middle format.
     fim_fallback: str | None = None
     # Seconds the model may take; past it the call is stopped and recorded as a timeout.

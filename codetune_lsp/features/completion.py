@@ -190,10 +190,11 @@ class CompletionFeature:
         """The engine request for the cursor: what kind of place it is, snippets of other
         files, the token limits, and the post-processing that fits the answer to it."""
         from codetune_lsp.engine import AroundCursor, EngineRequest
-        from codetune_lsp.prompts.completion_text import cursor_kind, postprocess
+        from codetune_lsp.prompts.completion_text import CompletionShape, cursor_kind
 
         settings = self.settings
         kind = cursor_kind(prefix, suffix)
+        shape = CompletionShape(prefix, suffix)
         file_name = posixpath.basename(snap.uri)
         cursor = self.cross_file.gather(snap, len(prefix)) if self.cross_file else None
         return EngineRequest(
@@ -223,7 +224,8 @@ class CompletionFeature:
                 limit=settings.max_prompt_tokens,
                 language=snap.language_id,
             ),
-            postprocess=lambda raw: postprocess(raw, prefix, suffix),
+            postprocess=shape.finish,
+            end_when=shape.complete,
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
 

@@ -73,6 +73,9 @@ class GenerationRequest:
     seed: int | None = None
     json_schema: Mapping[str, Any] | None = None
     cancel: CancelToken | None = field(default=None, compare=False, hash=False)
+    # Judges the text generated so far, at each new piece: True ends the generation there
+    # (the caller has all it will keep, e.g. a completion that left the cursor's block).
+    end_when: Callable[[str], bool] | None = field(default=None, compare=False, hash=False)
     # Lower runs first where a model serves several features: 0 completions (a user is
     # waiting at the cursor), 1 code actions, 2 diagnostics (background).
     priority: int = 1

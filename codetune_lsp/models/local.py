@@ -94,6 +94,9 @@ class Slot:
                 self._stopped_at = hit
                 self._finish("stop")
                 return True
+            if self._ends(self._text.text):
+                self._finish("stop")
+                return True
             if self.on_delta is not None:
                 safe = self._watch.safe_length(self._text.text)
                 if safe > self._emitted:
@@ -104,6 +107,17 @@ class Slot:
         elif self.steps >= self.request.max_new_tokens:
             self._finish("length")
         return self.done
+
+    def _ends(self, text: str) -> bool:
+        """The request's own judgement that its answer is complete (never fatal)."""
+        judge = self.request.end_when
+        if judge is None:
+            return False
+        try:
+            return judge(text)
+        except Exception:
+            log.exception("end_when failed; the generation goes on")
+            return False
 
     def finish_if_open(self, reason: FinishReason) -> None:
         if not self.done:

@@ -90,6 +90,10 @@ class Tally:
             self.text = self.text[:hit]
             self.stopped = True
             return self._release(len(self.text)), True
+        judge = self.request.end_when
+        if judge is not None and piece and judge(self.text):
+            self.stopped = True  # the caller has its whole answer: close the stream
+            return self._release(len(self.text)), True
         return self._release(watch.safe_length(self.text)), False
 
     def _release(self, upto: int) -> str:

@@ -161,8 +161,8 @@ def _cut_repetition(lines: list[str]) -> list[str]:
     return lines
 
 
-def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
-    """Keep lines while they stay inside the block the cursor is in.
+def _scope_end(lines: list[str], ctx: CursorContext) -> int | None:
+    """How many lines stay inside the block the cursor is in, or None while all do.
 
     After a block opener the block is deeper than the opener's line, so a line back at
     that depth ends it (a closing bracket there is kept). Elsewhere siblings at the
@@ -170,19 +170,22 @@ def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
     """
     base = len(ctx.indent.expandtabs(4))
     opened = ctx.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
-    kept = [lines[0]]
-    for line in lines[1:]:
+    for index, line in enumerate(lines[1:], start=1):
         if not line.strip():
-            kept.append(line)
             continue
         depth = len(line[: len(line) - len(line.lstrip())].expandtabs(4))
         if depth < base or (opened and depth == base):
-            if opened and depth == base and line.lstrip()[:1] in ")]}":
-                kept.append(line)
-            break
-        kept.append(line)
+            closes = opened and depth == base and line.lstrip()[:1] in ")]}"
+            return index + 1 if closes else index
+    return None
+
+
+def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
+    """Keep the lines inside the cursor's block, without trailing blank lines."""
+    end = _scope_end(lines, ctx)
+    kept = lines if end is None else lines[:end]
     while kept and not kept[-1].strip():
-        kept.pop()
+        kept = kept[:-1]
     return kept
 
 
@@ -213,27 +216,62 @@ def _match_indentation(text: str, ctx: CursorContext) -> str:
     return "\n".join(out)
 
 
+def _normalise(raw: str) -> str:
+    return _JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+class CompletionShape:
+    """The completion the cursor wants: when a generation has said all of it
+    (``complete``, checked while it streams) and the text to insert (``finish``)."""
+
+    def __init__(self, prefix: str, suffix: str) -> None:
+        self.prefix = prefix
+        self.suffix = suffix
+        self.ctx = CursorContext.from_text(prefix, suffix)
+
+    def complete(self, raw: str) -> bool:
+        """True once more text cannot change what ``finish`` keeps: a single line has
+        ended, or a multi-line answer left the cursor's block, or a complete line loops.
+        Only complete lines are judged, so the generation may stop right there."""
+        text = _normalise(raw)
+        if "\n" not in text:
+            return False
+        if not self.ctx.multiline:
+            return True
+        if self.ctx.line_prefix and not self.ctx.line_prefix.strip():
+            text = text.lstrip(" \t")
+        lines = text.split("\n")[:-1]  # the last line may still grow
+        if _first_loop("\n".join(lines)) is not None:
+            return True
+        first = [self.ctx.line_prefix + lines[0], *lines[1:]]
+        return len(_cut_repetition(first)) < len(lines) or _scope_end(lines, self.ctx) is not None
+
+    def finish(self, raw: str) -> str:
+        """The text to insert at the cursor ("" when nothing useful is left)."""
+        ctx, suffix = self.ctx, self.suffix
+        text = _normalise(raw)
+        looping = _first_loop(text)
+        if looping is not None:
+            text = text[:looping]
+        if not ctx.multiline:
+            text = text.split("\n", 1)[0]
+            return _drop_suffix_overlap(text.rstrip(), ctx, suffix)
+        if ctx.line_prefix and not ctx.line_prefix.strip():
+            # After the indentation of a blank line, the model may re-emit all or part of it:
+            # the cursor already stands where the first line's text begins.
+            text = text.lstrip(" \t")
+        lines = text.split("\n")
+        # Compare with the cursor line's own text in front, so the first line lines up.
+        lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
+        lines = _cut_scope(lines, ctx)
+        text = "\n".join(line.rstrip() for line in lines)
+        text = _drop_suffix_overlap(text, ctx, suffix)
+        text = _match_indentation(text, ctx)
+        if not text.strip():
+            return ""
+        return text.replace("\n", ctx.eol)
+
+
 def postprocess(raw: str, prefix: str, suffix: str) -> str:
     """The text to insert at the cursor ("" when nothing useful is left)."""
-    ctx = CursorContext.from_text(prefix, suffix)
-    text = _JUNK.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
-    looping = _first_loop(text)
-    if looping is not None:
-        text = text[:looping]
-    if not ctx.multiline:
-        text = text.split("\n", 1)[0]
-        return _drop_suffix_overlap(text.rstrip(), ctx, suffix)
-    if ctx.line_prefix and not ctx.line_prefix.strip():
-        # After the indentation of a blank line, the model may re-emit all or part of it:
-        # the cursor already stands where the first line's text begins.
-        text = text.lstrip(" \t")
-    lines = text.split("\n")
-    # Compare with the cursor line's own text in front, so the first line lines up.
-    lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
-    lines = _cut_scope(lines, ctx)
-    text = "\n".join(line.rstrip() for line in lines)
-    text = _drop_suffix_overlap(text, ctx, suffix)
-    text = _match_indentation(text, ctx)
-    if not text.strip():
-        return ""
-    return text.replace("\n", ctx.eol)
+    return CompletionShape(prefix, suffix).finish(raw)

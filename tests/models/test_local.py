@@ -162,6 +162,37 @@ async def test_stop_string_cuts_the_output_and_reports_stop(llama: LocalBackend)
     assert result.tokens_out < 40
 
 
+async def test_end_when_stops_the_generation_once_the_caller_has_its_answer(llama: LocalBackend):
+    await llama.ready()
+    full = (await llama.generate(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=40))).text
+    enough = len(full) // 2
+    seen: list[str] = []
+
+    def has_half(text: str) -> bool:
+        seen.append(text)
+        return len(text) >= enough
+
+    result = await llama.generate(
+        GenerationRequest(prompt=PROMPTS[0], max_new_tokens=40, end_when=has_half)
+    )
+    assert result.finish_reason == "stop" and result.tokens_out < 40
+    assert full.startswith(result.text) and len(result.text) >= enough
+    assert seen[-1] == result.text and all(len(text) < enough for text in seen[:-1])
+
+
+async def test_a_failing_end_when_never_ends_a_generation_early(llama: LocalBackend):
+    await llama.ready()
+    full = await llama.generate(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=40))
+
+    def broken(text: str) -> bool:
+        raise ValueError("a bug in the caller's judge")
+
+    result = await llama.generate(
+        GenerationRequest(prompt=PROMPTS[0], max_new_tokens=40, end_when=broken)
+    )
+    assert (result.text, result.finish_reason) == (full.text, full.finish_reason)
+
+
 async def test_streamed_text_never_leaks_a_stop_string(llama: LocalBackend):
     await llama.ready()
     full = (await llama.generate(GenerationRequest(prompt=PROMPTS[0], max_new_tokens=40))).text

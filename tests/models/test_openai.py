@@ -342,6 +342,19 @@ async def test_sse_stream_with_usage_and_stop_holdback():
     assert server.seen[0].body["stream_options"] == {"include_usage": True}
 
 
+async def test_a_stream_closes_once_the_caller_has_its_answer():
+    chunks = [
+        json.dumps({"choices": [{"text": t, "finish_reason": None}]})
+        for t in ("x = 1", "\ny = 2", "\nz = 3", "\n")
+    ] + ["[DONE]"]
+    request = GenerationRequest(prompt="p", end_when=lambda text: text.count("\n") >= 1)
+    with FakeServer(lambda s: Reply(body=chunks, sse=True)) as server:
+        backend = OpenAIBackend("fake", _profile(server.url))
+        events = [e async for e in backend.stream(request)]
+        await backend.close()
+    assert events[-1].finish_reason == "stop" and events[-1].text == "x = 1\ny = 2"
+
+
 WRONG_SHAPES = {
     "a list": [],
     "choices of lists": {"choices": [[]]},

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from codetune_lsp.prompts.completion_text import CursorContext, cursor_kind, postprocess
+from codetune_lsp.prompts.completion_text import (
+    CompletionShape,
+    CursorContext,
+    cursor_kind,
+    postprocess,
+)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +153,43 @@ def test_a_body_answer_keeps_its_lines_and_stops_at_the_end_of_the_function() ->
     assert postprocess(raw, prefix, "") == (
         "total = 0\n    for x in xs:\n        total += x\n    return total"
     )
+
+
+METHOD_PREFIX = "class Archive:\n    def key(self, path):\n        "
+OVERSHOOTS = [
+    # A method body, then the model writes the class's next methods.
+    (
+        METHOD_PREFIX,
+        "\n",
+        "return tokenize(path)\n\n    def __enter__(self):\n        return self\n\n"
+        "    def __exit__(self, *args):\n        self.close()\n",
+    ),
+    # Mid-line: the rest of the line, then more lines.
+    ("total = a + ", "\n", "b * 2\nprint(total)\nprint(a)\n"),
+    # After a block opener: the block, then a sibling at the opener's depth.
+    ("def f(xs):\n    for x in xs:", "\n", "\n        yield x\n    return None\n\nx = 1\n"),
+    # A line repeated: the model loops.
+    ("def f():\n    ", "\n", "x = 1\n    x = 1\n    x = 1\n    x = 1\n    x = 1\n"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "suffix", "raw"), OVERSHOOTS)
+def test_a_generation_may_end_where_the_answer_is_complete_and_nothing_changes(
+    prefix, suffix, raw
+) -> None:
+    shape = CompletionShape(prefix, suffix)
+    ends = next(i for i in range(1, len(raw) + 1) if shape.complete(raw[:i]))
+    assert ends < len(raw)  # the overshoot is not generated
+    assert shape.finish(raw[:ends]) == shape.finish(raw) == postprocess(raw, prefix, suffix)
+
+
+def test_a_body_that_stays_in_its_block_is_never_complete_early() -> None:
+    shape = CompletionShape("def first(xs):\n    ", "\n")
+    body = "for x in xs:\n        if x:\n            return x\n    return None"
+    assert not any(shape.complete(body[:i]) for i in range(1, len(body) + 1))
+
+
+def test_only_complete_lines_are_judged() -> None:
+    shape = CompletionShape(METHOD_PREFIX, "\n")
+    assert not shape.complete("return tokenize(path)\n    def")  # the line may still grow
+    assert shape.complete("return tokenize(path)\n    def __enter__(self):\n")
