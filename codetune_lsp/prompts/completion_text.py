@@ -24,6 +24,9 @@ _DEF = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+\w+[ \t]*[(\[]")
 _DOC_QUOTES = ('"""', "'''")
 # How far back a function header may start above its last line (a long signature).
 _HEADER_LINES = 30
+# A completion that writes these many of the lines after the cursor has joined them.
+_JOIN_LINES = 2
+_JOIN_MIN_LETTERS = 6
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,26 @@ def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
     return kept
 
 
+def _following_code(suffix: str) -> list[str]:
+    """The first lines of code after the cursor's line, stripped, when they are distinctive
+    enough to recognise in a completion (a lone brace or ``pass`` is not)."""
+    following = [line.strip() for line in _lines_after_cursor(suffix) if line.strip()]
+    following = following[:_JOIN_LINES]
+    return following if len(_LETTER.findall("".join(following))) >= _JOIN_MIN_LETTERS else []
+
+
+def _suffix_join(lines: list[str], following: list[str]) -> int | None:
+    """Where the completion starts writing the document's own following lines (the model
+    skipped ahead or filled its hole and went on), or None."""
+    if not following:
+        return None
+    code = [i for i, line in enumerate(lines) if line.strip()]
+    for at, index in enumerate(code):
+        if [lines[j].strip() for j in code[at : at + len(following)]] == following:
+            return index
+    return None
+
+
 def _drop_suffix_overlap(text: str, ctx: CursorContext, suffix: str) -> str:
     """Remove the end of the completion that the document already has after the cursor."""
     if ctx.line_suffix.strip():
@@ -228,6 +251,7 @@ class CompletionShape:
         self.prefix = prefix
         self.suffix = suffix
         self.ctx = CursorContext.from_text(prefix, suffix)
+        self.following = _following_code(suffix) if self.ctx.multiline else []
 
     def complete(self, raw: str) -> bool:
         """True once more text cannot change what ``finish`` keeps: a single line has
@@ -244,7 +268,11 @@ class CompletionShape:
         if _first_loop("\n".join(lines)) is not None:
             return True
         first = [self.ctx.line_prefix + lines[0], *lines[1:]]
-        return len(_cut_repetition(first)) < len(lines) or _scope_end(lines, self.ctx) is not None
+        return (
+            len(_cut_repetition(first)) < len(lines)
+            or _scope_end(lines, self.ctx) is not None
+            or _suffix_join(lines, self.following) is not None
+        )
 
     def finish(self, raw: str) -> str:
         """The text to insert at the cursor ("" when nothing useful is left)."""
@@ -263,7 +291,8 @@ class CompletionShape:
         lines = text.split("\n")
         # Compare with the cursor line's own text in front, so the first line lines up.
         lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
-        lines = _cut_scope(lines, ctx)
+        joined = _suffix_join(lines, self.following)
+        lines = _cut_scope(lines if joined is None else lines[:joined], ctx)
         text = "\n".join(line.rstrip() for line in lines)
         text = _drop_suffix_overlap(text, ctx, suffix)
         text = _match_indentation(text, ctx)

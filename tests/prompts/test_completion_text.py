@@ -193,3 +193,31 @@ def test_only_complete_lines_are_judged() -> None:
     shape = CompletionShape(METHOD_PREFIX, "\n")
     assert not shape.complete("return tokenize(path)\n    def")  # the line may still grow
     assert shape.complete("return tokenize(path)\n    def __enter__(self):\n")
+
+
+JOIN_PREFIX = "def main(namespace):\n    "
+JOIN_SUFFIX = (
+    "\n    if namespace.stdin:\n        convert_stdin(md)\n    else:\n        interactive(md)\n"
+)
+
+
+def test_a_completion_ends_where_it_starts_writing_the_lines_after_the_cursor() -> None:
+    raw = "md = MarkdownIt()\n    if namespace.stdin:\n        convert_stdin(md)\n    else:\n"
+    shape = CompletionShape(JOIN_PREFIX, JOIN_SUFFIX)
+    assert shape.finish(raw) == "md = MarkdownIt()"
+    ends = next(i for i in range(1, len(raw) + 1) if shape.complete(raw[:i]))
+    assert raw[:ends].endswith("convert_stdin(md)\n") and shape.finish(raw[:ends]) == shape.finish(
+        raw
+    )
+
+
+def test_a_model_that_skips_the_hole_offers_nothing_rather_than_a_duplicate() -> None:
+    raw = "if namespace.stdin:\n        convert_stdin(md)\n    else:\n        interactive(md)\n"
+    assert postprocess(raw, JOIN_PREFIX, JOIN_SUFFIX) == ""
+
+
+def test_one_matching_line_or_a_lone_brace_is_not_a_join() -> None:
+    # Only the first following line repeated: the model may mean it (a second call).
+    raw = "md = MarkdownIt()\n    if namespace.stdin:\n        md.enable('table')"
+    assert postprocess(raw, JOIN_PREFIX, JOIN_SUFFIX) == raw
+    assert CompletionShape("function f(a) {", "\n  }\n}").following == []
