@@ -1,0 +1,125 @@
+"""Explicit completion latency with the embedded model (Qwen2.5-Coder-0.5B-Instruct, GGUF),
+through the completion feature as an editor's explicit request reaches it.
+
+Places: the cross-file suite's held-out lines (real code of installed packages; the cursor on
+an emptied line inside a function), no cross-file context, response cache off, warm model.
+Two arms on the same places, alternating which goes first:
+
+  product          as shipped: the generation ends once the answer is complete
+                   (``CompletionShape.complete``: the line ended, the block was left, the
+                   answer joined the lines after the cursor, or a line loops)
+  no early end     the same, with that judgement off, so the model runs to its stop strings
+                   or its token limit and post-processing trims afterwards (the earlier
+                   behaviour): the baseline
+
+Reports median and p95 latency per arm, their ratio, and whether the served texts agree.
+
+    .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from _bench_common import NOTE, pick  # noqa: E402
+
+from codetune_lsp.models.install import QWEN_05B, install  # noqa: E402
+from codetune_lsp.prompts import completion_text  # noqa: E402
+
+
+def _sandbox() -> Path:
+    home = Path(tempfile.mkdtemp(prefix="bench-latency-home-"))
+    os.environ["CODETUNE_HOME"] = str(home)
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HOME", str(home / "hf"))
+    config = home / "config.toml"
+    config.write_text('[store]\ncache_enabled = false\n\n[features.diagnostics]\nrun_on = ["off"]\n')
+    os.environ["CODETUNE_CONFIG"] = str(config)
+    install(QWEN_05B, home)
+    return home
+
+
+async def _measure(items: int) -> dict:
+    from codetune_lsp.evaluation.session import make_runner, plan
+    from codetune_lsp.evaluation.suites.crossfile import document_for
+    from codetune_lsp.cli.context import CliContext
+    from codetune_lsp.prompts.completion_text import cursor_kind
+    from codetune_lsp.services import open_services
+
+    cli = CliContext()
+    paths, settings = cli.paths, cli.resolved.settings
+    services = await asyncio.to_thread(open_services, settings, paths)
+    chosen = plan(settings, "crossfile", None, None, "no-context", items)
+    target = make_runner(settings, services.store, services.library, chosen).target
+    await target.start()
+    shipped = completion_text.CompletionShape.complete
+    arms = {"product": shipped, "no early end": lambda self, raw: False}
+    latency: dict[str, list[float]] = {arm: [] for arm in arms}
+    served: dict[str, list[str]] = {arm: [] for arm in arms}
+    kinds: dict[str, int] = {}
+    try:
+        places = [document_for(item) for item in chosen.suite.items]
+        _root, path, text, offset = places[0]
+        await target.complete(path.as_uri() + "#warm", text, offset)  # load and warm
+        for index, (_root, path, text, offset) in enumerate(places):
+            kind = cursor_kind(text[:offset], text[offset:])
+            kinds[kind] = kinds.get(kind, 0) + 1
+            order = list(arms) if index % 2 == 0 else list(reversed(arms))
+            for arm in order:
+                completion_text.CompletionShape.complete = arms[arm]  # type: ignore[method-assign]
+                started = time.perf_counter()
+                produced = await target.complete(f"{path.as_uri()}#{arm}", text, offset)
+                latency[arm].append(time.perf_counter() - started)
+                served[arm].append(produced.served)
+    finally:
+        completion_text.CompletionShape.complete = shipped  # type: ignore[method-assign]
+        await target.aclose()
+        await services.aclose()
+    out: dict = {"places": len(places), "kinds": kinds}
+    for arm, samples in latency.items():
+        out[arm] = {
+            "median s": statistics.median(samples),
+            "p95 s": pick(samples, 0.95),
+            "mean s": statistics.fmean(samples),
+        }
+    out["median ratio product / no early end"] = (
+        out["product"]["median s"] / out["no early end"]["median s"]
+    )
+    out["p95 ratio product / no early end"] = out["product"]["p95 s"] / out["no early end"]["p95 s"]
+    out["served texts equal"] = sum(
+        a == b for a, b in zip(served["product"], served["no early end"], strict=True)
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    _sandbox()
+    started = time.perf_counter()
+    results = asyncio.run(_measure(args.items))
+    results["wall s"] = time.perf_counter() - started
+    print(NOTE)
+    for key, value in results.items():
+        if isinstance(value, dict):
+            value = {k: round(v, 3) if isinstance(v, float) else v for k, v in value.items()}
+        print(f"  {key:<40} {round(value, 3) if isinstance(value, float) else value}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
