@@ -140,8 +140,8 @@ def builtin_sources() -> list[tuple[str, str]]:
     )
 
 
-def parse_or_raise(source: str, origin: str) -> PromptTemplate:
-    template, problems = parse_template(source)
+def parse_or_raise(source: str, origin: str, *, check_content: bool = True) -> PromptTemplate:
+    template, problems = parse_template(source, check_content=check_content)
     if template is None:
         raise TemplateInvalid([p for p in problems if p.severity == "error"], origin)
     return template
@@ -170,10 +170,25 @@ class PromptLibrary:
     def seed_builtins(self, sources: Iterable[tuple[str, str]] | None = None) -> list[ImportResult]:
         """Make sure every built-in is stored; a changed built-in moves its label only if
         the label still points where the last seeding put it."""
+        from codetune_lsp.store import prompts as repo
+
+        shipped = sources is None  # the package's own files, validated in full by its tests
+        templates = [
+            parse_or_raise(text, f"built-in {file_name}", check_content=not shipped)
+            for file_name, text in (builtin_sources() if shipped else sources)
+        ]
+        names = [template.name for template in templates]
+        # Usually every built-in is already where its label points: one read settles that.
+        current = self.store.read(lambda s: repo.resolve_labels(s, names, DEFAULT_LABEL))
         results = []
-        for file_name, text in sources if sources is not None else builtin_sources():
-            template = parse_or_raise(text, f"built-in {file_name}")
-            results.append(self._store_version(template, actor=BUILTIN_ACTOR, follow=True))
+        for template in templates:
+            found = current.get(template.name)
+            if found is not None and found.content_hash == repo.content_hash(
+                *to_version(template)[:2]
+            ):
+                results.append(ImportResult(template.name, found.version, found.id, False, False))
+            else:
+                results.append(self._store_version(template, actor=BUILTIN_ACTOR, follow=True))
         return results
 
     def import_source(self, text: str, origin: str, *, move_label: bool = True) -> ImportResult:

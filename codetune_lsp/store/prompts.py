@@ -273,6 +273,17 @@ def resolve_label(session: Session, template: str, label: str) -> VersionInfo | 
     return _version_info(row, template) if row is not None else None
 
 
+def resolve_labels(session: Session, templates: list[str], label: str) -> dict[str, VersionInfo]:
+    """``resolve_label`` for several templates in one query (those without it are left out)."""
+    rows = session.execute(
+        select(PromptTemplate.name, PromptVersion)
+        .join(PromptLabel, PromptLabel.version_id == PromptVersion.id)
+        .join(PromptTemplate, PromptTemplate.id == PromptLabel.template_id)
+        .where(PromptTemplate.name.in_(templates), PromptLabel.name == label)
+    ).all()
+    return {name: _version_info(row, name) for name, row in rows}
+
+
 def label_history(session: Session, template: str, label: str) -> list[LabelEventInfo]:
     tmpl = _template(session, template)
     events = session.scalars(

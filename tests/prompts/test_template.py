@@ -164,3 +164,14 @@ def test_builtins_are_valid_and_render_code_verbatim(file_name: str, source: str
         values["fim"] = {"prefix": "<P>", "suffix": "<S>", "middle": "<M>"}
     rendered = render(template.template, values)
     assert "{{ not a variable }}" in rendered
+
+
+def test_the_start_up_parse_of_built_ins_checks_shape_but_not_jinja_or_schema() -> None:
+    source = (
+        'name = "code_action.x"\nfeature = "code_action"\ntemplate = "{{ undeclared }}"\n'
+        '[action]\ntitle = "X"\n'
+    )
+    assert parse_template(source)[0] is None  # full check: the variable is not declared
+    assert parse_template(source, check_content=False)[0] is not None
+    bad_shape = source.replace('title = "X"', "title = 3")
+    assert parse_template(bad_shape, check_content=False)[0] is None
