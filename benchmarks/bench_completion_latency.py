@@ -44,16 +44,18 @@ def _sandbox() -> Path:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("HF_HOME", str(home / "hf"))
     config = home / "config.toml"
-    config.write_text('[store]\ncache_enabled = false\n\n[features.diagnostics]\nrun_on = ["off"]\n')
+    config.write_text(
+        '[store]\ncache_enabled = false\n\n[features.diagnostics]\nrun_on = ["off"]\n'
+    )
     os.environ["CODETUNE_CONFIG"] = str(config)
     install(QWEN_05B, home)
     return home
 
 
 async def _measure(items: int) -> dict:
+    from codetune_lsp.cli.context import CliContext
     from codetune_lsp.evaluation.session import make_runner, plan
     from codetune_lsp.evaluation.suites.crossfile import document_for
-    from codetune_lsp.cli.context import CliContext
     from codetune_lsp.prompts.completion_text import cursor_kind
     from codetune_lsp.services import open_services
 

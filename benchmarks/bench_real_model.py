@@ -9,9 +9,12 @@ Parts, each a ratio against a baseline from the same run:
             one vs a cold prompt of the same length (llama.cpp reuses the shared prefix).
   runtimes  llama.cpp vs transformers (fp32, from the converted safetensors copy): tokens/s,
             load time (cold conversion once, then warm), RSS of each in its own process.
+  preempt   a completion submitted while a long diagnostics-like generation (JSON grammar,
+            priority 2) runs: its latency with pausing (as shipped) vs without (it waits for
+            the generation to end), alternating; and the completion alone for reference.
   check     `codetune-lsp check examples` wall time with the response cache off.
 
-    .venv/bin/python benchmarks/bench_real_model.py [--parts overhead,threads,prefix,runtimes,check]
+    .venv/bin/python benchmarks/bench_real_model.py [--parts overhead,threads,prefix,preempt,...]
 """
 
 from __future__ import annotations
@@ -152,6 +155,73 @@ def part_prefix(path: Path, bursts: int) -> dict:
     }
 
 
+def part_preempt(path: Path, pairs: int) -> dict:
+    from codetune_lsp.models import _llama
+    from codetune_lsp.models.base import ChatMessage, GenerationRequest, StreamDelta
+    from codetune_lsp.models.local import LocalBackend
+    from codetune_lsp.settings import ModelProfile
+
+    long = GenerationRequest(
+        messages=(ChatMessage("user", "List forty Python builtins as JSON: {\"names\": [...]}."),),
+        max_new_tokens=160,
+        json_schema={"type": "object", "properties": {"names": {"type": "array",
+                     "items": {"type": "string"}}}, "required": ["names"]},
+        priority=2,
+    )  # fmt: skip
+    short = GenerationRequest(prompt=PROMPT, max_new_tokens=24, priority=0)
+
+    async def during(backend: LocalBackend) -> tuple[float, float]:
+        """(completion latency, whole diagnostics generation) with the completion sent at
+        the diagnostics' first token."""
+        backend.loaded.llm.reset()
+        started = time.perf_counter()
+        task = None
+        async for event in backend.stream(long):
+            if isinstance(event, StreamDelta) and task is None:
+                sent = time.perf_counter()
+                task = asyncio.ensure_future(backend.generate(short))
+                task.add_done_callback(
+                    lambda _, sent=sent: latency.append(time.perf_counter() - sent)
+                )
+        assert task is not None
+        await task
+        return latency.pop(), time.perf_counter() - started
+
+    latency: list[float] = []
+
+    async def run() -> dict[str, list[tuple[float, float]]]:
+        backend = LocalBackend("bench", ModelProfile(family="qwen2.5-coder", id=str(path)))
+        arms: dict[str, list[tuple[float, float]]] = {"pausing": [], "waiting": [], "alone": []}
+        try:
+            await backend.ready()
+            await backend.generate(short)  # warm
+            for index in range(pairs):
+                order = ("pausing", "waiting") if index % 2 == 0 else ("waiting", "pausing")
+                for arm in order:
+                    _llama.PAUSES = arm == "pausing"
+                    arms[arm].append(await during(backend))
+                backend.loaded.llm.reset()
+                started = time.perf_counter()
+                await backend.generate(short)
+                arms["alone"].append((time.perf_counter() - started, 0.0))
+        finally:
+            _llama.PAUSES = True
+            await backend.close()
+        return arms
+
+    arms = asyncio.run(run())
+    median = {arm: statistics.median(r[0] for r in rows) for arm, rows in arms.items()}
+    return {
+        "completion alone ms (median)": 1000 * median["alone"],
+        "completion during diagnostics, pausing ms": 1000 * median["pausing"],
+        "completion during diagnostics, waiting ms": 1000 * median["waiting"],
+        "latency ratio pausing / waiting": median["pausing"] / median["waiting"],
+        "latency ratio pausing / alone": median["pausing"] / median["alone"],
+        "diagnostics wall, pausing / waiting": statistics.median(r[1] for r in arms["pausing"])
+        / statistics.median(r[1] for r in arms["waiting"]),
+    }
+
+
 RUNTIME_CHILD = Path(__file__).with_name("_runtime_child.py")
 
 
@@ -192,7 +262,7 @@ def part_check() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--parts", default="overhead,threads,prefix,runtimes,check")
+    parser.add_argument("--parts", default="overhead,threads,prefix,preempt,runtimes,check")
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--json", type=Path)
@@ -211,6 +281,8 @@ def main() -> None:
             results[part] = part_threads(path, args.pairs, args.tokens)
         elif part == "prefix":
             results[part] = part_prefix(path, args.pairs)
+        elif part == "preempt":
+            results[part] = part_preempt(path, args.pairs)
         elif part == "runtimes":
             results[part] = part_runtimes(path, args.tokens)
         elif part == "check":

@@ -9,6 +9,7 @@ evaluates what differs), which is what typing produces.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from codetune_lsp.models.profiles import FamilyProfile
 from codetune_lsp.settings import ModelProfile
 
 if TYPE_CHECKING:
-    from codetune_lsp.models.local import Slot
+    from codetune_lsp.models.local import Preemption, Slot
 
 # The window we open by default: the model may allow 32k, but a KV cache that large costs
 # memory and time on a laptop CPU, and features fit their prompts to what we report.
@@ -231,31 +232,80 @@ def _set_threads(loaded: LlamaModel) -> None:
         loaded.threads = wanted
 
 
-def run_batch(loaded: LlamaModel, slots: Sequence[Slot], constraints: Sequence[Any] = ()) -> None:
+# The worker may hand this runtime a Preemption: a generation pauses between tokens for a
+# more urgent request (a completion during diagnostics) and resumes exactly where it was.
+PAUSES = True
+
+
+@dataclass
+class _Paused:
+    """What a paused generation needs back: the evaluated tokens, llama.cpp's state (the KV
+    cache) and the sampler, which llama-cpp-python keeps on the Llama object and which holds
+    a grammar's progress through the JSON."""
+
+    n_tokens: int
+    input_ids: Any
+    state: Any
+    size: int
+    sampler: Any
+
+    @classmethod
+    def take(cls, llm: Any) -> _Paused:
+        size = llama_cpp.llama_state_get_size(llm.ctx)
+        buffer = (ctypes.c_uint8 * int(size))()
+        used = llama_cpp.llama_state_get_data(llm.ctx, buffer, size)
+        ids = llm.input_ids[: llm.n_tokens].copy()
+        return cls(llm.n_tokens, ids, buffer, int(used), llm._sampler)
+
+    def restore(self, llm: Any) -> None:
+        if llama_cpp.llama_state_set_data(llm.ctx, self.state, self.size) != self.size:
+            raise RuntimeError("llama.cpp could not restore a paused generation's state")
+        llm.input_ids[: self.n_tokens] = self.input_ids
+        llm.n_tokens = self.n_tokens
+        llm._sampler = self.sampler
+        llm._requires_eval = True
+
+
+def run_batch(
+    loaded: LlamaModel,
+    slots: Sequence[Slot],
+    constraints: Sequence[Any] = (),
+    preemption: Preemption | None = None,
+) -> None:
     """Generate for each slot in turn; every slot is finished when this returns."""
-    eos = frozenset(loaded.eos_ids)
     grammar = constraints[0] if constraints else None
     for slot in slots:
-        _set_threads(loaded)
-        tokens = loaded.encode(slot.prompt_text)
-        slot.begin(len(tokens), loaded.decode)
-        request = slot.request
-        if request.seed is not None:
-            loaded.llm.set_seed(request.seed)
-        stream = loaded.llm.generate(
-            tokens,
-            temp=request.temperature,
-            top_p=request.top_p,
-            top_k=0 if request.greedy else 40,
-            min_p=0.0,
-            repeat_penalty=1.0,
-            reset=True,
-            grammar=grammar,
-        )
-        try:
-            for token in stream:
-                if slot.step(int(token), eos):
-                    break
-        finally:
-            stream.close()
-        slot.finish_if_open("length")
+        _generate(loaded, slot, grammar, preemption)
+
+
+def _generate(loaded: LlamaModel, slot: Slot, grammar: Any, preemption: Preemption | None) -> None:
+    _set_threads(loaded)
+    eos = frozenset(loaded.eos_ids)
+    tokens = loaded.encode(slot.prompt_text)
+    slot.begin(len(tokens), loaded.decode)
+    request = slot.request
+    if request.seed is not None:
+        loaded.llm.set_seed(request.seed)
+    stream = loaded.llm.generate(
+        tokens,
+        temp=request.temperature,
+        top_p=request.top_p,
+        top_k=0 if request.greedy else 40,
+        min_p=0.0,
+        repeat_penalty=1.0,
+        reset=True,
+        grammar=grammar,
+    )
+    try:
+        for token in stream:
+            if slot.step(int(token), eos):
+                break
+            if preemption is not None and preemption.waiting(request.priority):
+                paused = _Paused.take(loaded.llm)
+                try:
+                    preemption.serve(request.priority)
+                finally:
+                    paused.restore(loaded.llm)
+    finally:
+        stream.close()
+    slot.finish_if_open("length")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
 import importlib
 import importlib.util
 import itertools
@@ -226,6 +227,30 @@ class _SlotQueue:
     def get_nowait(self) -> Slot | None:
         return self._queue.get_nowait()[2]
 
+    def waiting_before(self, priority: int) -> bool:
+        """Whether a request more urgent than ``priority`` is queued (a lock-only peek)."""
+        with self._queue.mutex:  # PriorityQueue keeps its heap in ``queue`` under ``mutex``
+            heap = self._queue.queue
+            return bool(heap) and heap[0][0] < priority
+
+    def take_before(self, priority: int) -> Slot | None:
+        """The most urgent queued request if it is more urgent than ``priority``."""
+        with self._queue.mutex:
+            heap = self._queue.queue
+            if not heap or heap[0][0] >= priority:
+                return None
+            _, _, slot = heapq.heappop(heap)
+            self._queue.not_full.notify()
+            return slot
+
+
+class Preemption:
+    """What a runtime that can pause a generation asks the worker between tokens."""
+
+    def __init__(self, waiting: Callable[[int], bool], serve: Callable[[int], None]) -> None:
+        self.waiting = waiting  # is a request more urgent than this priority queued?
+        self.serve = serve  # run every such request now (the caller has paused its own)
+
 
 class ModelWorker(threading.Thread):
     """Owns one model: loads it, then serves batches from its queue until ``stop``."""
@@ -327,6 +352,18 @@ class ModelWorker(threading.Thread):
                 self._pending.append(nxt)
         return batch
 
+    def _preemption(self, runtime: Any, loaded: Any) -> Preemption:
+        """Lets a runtime that can pause (llama.cpp) serve a completion that arrives while it
+        generates for a lower priority: it pauses, the worker runs the urgent requests, and
+        the paused generation resumes where it was."""
+
+        def serve(priority: int) -> None:
+            while (slot := self._queue.take_before(priority)) is not None:
+                if not self._drop_cancelled(slot):
+                    self._run(runtime, loaded, [slot], preempt=False)
+
+        return Preemption(self._queue.waiting_before, serve)
+
     @staticmethod
     def _drop_cancelled(slot: Slot) -> bool:
         if slot.cancel.cancelled:
@@ -335,12 +372,15 @@ class ModelWorker(threading.Thread):
             return True
         return False
 
-    def _run(self, runtime: Any, loaded: Any, batch: list[Slot]) -> None:
+    def _run(self, runtime: Any, loaded: Any, batch: list[Slot], *, preempt: bool = True) -> None:
         self.batches.append(len(batch))
         try:
             schema = batch[0].request.json_schema
             constraints = [runtime.constraint(loaded, schema)] if schema is not None else []
-            runtime.run_batch(loaded, batch, constraints)
+            if preempt and getattr(runtime, "PAUSES", False):
+                runtime.run_batch(loaded, batch, constraints, self._preemption(runtime, loaded))
+            else:
+                runtime.run_batch(loaded, batch, constraints)
         except BaseException as exc:  # keep serving: one failed batch must not kill the model
             error = (
                 exc

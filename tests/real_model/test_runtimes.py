@@ -75,3 +75,52 @@ async def test_transformers_converts_the_gguf_once_and_agrees_with_llama_cpp(
     finally:
         await llama.close()
     assert outputs["cold"] == outputs["warm"] == reference
+
+
+KEYWORDS = (
+    ChatMessage("system", "You answer with JSON only."),
+    ChatMessage("user", 'List thirty Python keywords and builtins as JSON: {"names": [...]}.'),
+)
+NAMES_SCHEMA = {
+    "type": "object",
+    "properties": {"names": {"type": "array", "items": {"type": "string"}}},
+    "required": ["names"],
+}
+
+
+async def test_a_completion_during_a_long_constrained_generation_is_served_first_and_exactly(
+    qwen_gguf: Path,
+) -> None:
+    """A diagnostics-like generation (JSON grammar, priority 2) pauses for a completion
+    (priority 0) that arrives while it runs; both answers equal those generated alone."""
+    import asyncio
+
+    from codetune_lsp.models.base import GenerationResult, StreamDelta
+
+    backend = LocalBackend("qwen", profile(qwen_gguf))
+    long = GenerationRequest(
+        messages=KEYWORDS, max_new_tokens=96, json_schema=NAMES_SCHEMA, priority=2
+    )
+    short = GenerationRequest(prompt=PROMPT, max_new_tokens=12, priority=0)
+    try:
+        await backend.ready()
+        long_alone = await backend.generate(long)
+        short_alone = await backend.generate(short)
+        assert long_alone.tokens_out > 40, "the long answer must leave room to pause"
+        finished: list[str] = []
+        short_task = None
+        long_result = None
+        async for event in backend.stream(long):
+            if isinstance(event, StreamDelta) and short_task is None:
+                short_task = asyncio.ensure_future(backend.generate(short))
+                short_task.add_done_callback(lambda _: finished.append("completion"))
+            elif isinstance(event, GenerationResult):
+                finished.append("diagnostics")
+                long_result = event
+        assert short_task is not None and long_result is not None
+        short_result = await short_task
+    finally:
+        await backend.close()
+    assert finished == ["completion", "diagnostics"]
+    assert short_result.text == short_alone.text
+    assert long_result.text == long_alone.text and long_result.json == long_alone.json
