@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from codetune_lsp.settings import CompletionSettings
 
 if TYPE_CHECKING:
     from codetune_lsp.engine import EngineRequest
+    from codetune_lsp.prompts.completion_text import CompletionShape
 
 logger = logging.getLogger(__name__)
 
@@ -224,10 +226,20 @@ class CompletionFeature:
                 limit=settings.max_prompt_tokens,
                 language=snap.language_id,
             ),
-            postprocess=shape.finish,
+            postprocess=self._finisher(shape, kind, snap.language_id),
             end_when=shape.complete,
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
+
+    @staticmethod
+    def _finisher(shape: CompletionShape, kind: str, language: str) -> Callable[[str], str]:
+        """Post-processing; a Python body also gets the standard-library imports it uses
+        and the file lacks (the small model writes ``math.ceil`` without the import)."""
+        if kind != "body" or language != "python":
+            return shape.finish
+        from codetune_lsp.prompts.python_imports import with_missing_imports
+
+        return lambda raw: with_missing_imports(shape.prefix, shape.finish(raw), shape.suffix)
 
     def _chat_cues(self, model: str) -> dict[str, str]:
         """The model family's chat markers ({} where it has none or is unknown)."""
