@@ -2,7 +2,9 @@
 through the completion feature as an editor's explicit request reaches it.
 
 Places: the cross-file suite's held-out lines (real code of installed packages; the cursor on
-an emptied line inside a function), no cross-file context, response cache off, warm model.
+an emptied line inside a function), no cross-file context, response cache off, model loaded,
+its evaluated prompt cleared before every request (a cold prompt: the worst case; while
+typing, llama.cpp reuses the part of the prompt before the cursor).
 Two arms on the same places, alternating which goes first:
 
   product          as shipped: the generation ends once the answer is complete
@@ -65,6 +67,7 @@ async def _measure(items: int) -> dict:
     chosen = plan(settings, "crossfile", None, None, "no-context", items)
     target = make_runner(settings, services.store, services.library, chosen).target
     await target.start()
+    backend = await target._host.models.ready(chosen.model)
     shipped = completion_text.CompletionShape.complete
     arms = {"product": shipped, "no early end": lambda self, raw: False}
     latency: dict[str, list[float]] = {arm: [] for arm in arms}
@@ -80,6 +83,9 @@ async def _measure(items: int) -> dict:
             order = list(arms) if index % 2 == 0 else list(reversed(arms))
             for arm in order:
                 completion_text.CompletionShape.complete = arms[arm]  # type: ignore[method-assign]
+                # Cold for both arms: the second must not reuse the first one's evaluated
+                # prompt (faster, and llama.cpp's batch split can change greedy output).
+                backend.loaded.llm.reset()
                 started = time.perf_counter()
                 produced = await target.complete(f"{path.as_uri()}#{arm}", text, offset)
                 latency[arm].append(time.perf_counter() - started)
