@@ -255,8 +255,8 @@ class CompletionShape:
 
     def complete(self, raw: str) -> bool:
         """True once more text cannot change what ``finish`` keeps: a single line has
-        ended, or a multi-line answer left the cursor's block, or a complete line loops.
-        Only complete lines are judged, so the generation may stop right there."""
+        ended, or a multi-line answer left the cursor's block, joined the code below the
+        cursor, or loops. Only complete lines are judged, so the generation may stop there."""
         text = _normalise(raw)
         if "\n" not in text:
             return False
