@@ -99,6 +99,19 @@ def open_doc(client: LanguageClient, uri: str, text: str, version: int = 1) -> N
     )
 
 
+async def invoke_inline(client: LanguageClient, uri: str, position: types.Position) -> Any:
+    """An explicit (Invoked) inline completion request at ``position``."""
+    return await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=position,
+            context=types.InlineCompletionContext(
+                trigger_kind=types.InlineCompletionTriggerKind.Invoked
+            ),
+        )
+    )
+
+
 def replace_all(client: LanguageClient, uri: str, text: str, version: int) -> None:
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(

@@ -13,7 +13,14 @@ from codetune_lsp.engine import fim_markers
 from codetune_lsp.prompts.completion_text import postprocess
 
 from .conftest import CLIENTS
-from .model_server import count_at_least, history, open_doc, replace_all, start_client
+from .model_server import (
+    count_at_least,
+    history,
+    invoke_inline,
+    open_doc,
+    replace_all,
+    start_client,
+)
 
 PREFIX = "def g():\n    total = "
 SUFFIX = "\n    return total\n"
@@ -121,15 +128,7 @@ async def test_inline_completion_gives_the_same_text(
     try:
         uri = (tmp_path / "g.py").as_uri()
         open_doc(client, uri, TEXT)
-        inline = await client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=CURSOR,
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                ),
-            )
-        )
+        inline = await invoke_inline(client, uri, CURSOR)
         (item,) = inline.items
         assert item.insert_text == expected_text
         assert item.command.command == "codetune.feedback"

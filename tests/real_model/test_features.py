@@ -19,7 +19,7 @@ from lsprotocol import types
 
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.prompts.edits import apply_edits
-from tests.e2e.model_server import open_doc
+from tests.e2e.model_server import invoke_inline, open_doc
 
 from .conftest import qwen_config, start_qwen_client
 
@@ -62,15 +62,7 @@ async def test_an_inline_completion_in_a_function_body_leaves_valid_python(
         open_doc(client, uri, FUNCTION)
         cursor = types.Position(line=2, character=4)
         started = time.perf_counter()
-        result = await client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=cursor,
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                ),
-            )
-        )
+        result = await invoke_inline(client, uri, cursor)
         print(f"inline completion: {time.perf_counter() - started:.2f}s")
         items = result.items if isinstance(result, types.InlineCompletionList) else result
         assert items, "the real model should suggest a body"
@@ -184,15 +176,7 @@ async def test_a_completion_uses_a_function_defined_only_in_another_file(
         open_doc(client, uri, LOT)
         cursor = types.Position(line=5, character=len("    return shapes."))
         started = time.perf_counter()
-        result = await client.text_document_inline_completion_async(
-            types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                position=cursor,
-                context=types.InlineCompletionContext(
-                    trigger_kind=types.InlineCompletionTriggerKind.Invoked
-                ),
-            )
-        )
+        result = await invoke_inline(client, uri, cursor)
         print(f"completion with cross-file context: {time.perf_counter() - started:.2f}s")
     finally:
         await client.shutdown_session()
