@@ -23,7 +23,7 @@ LAYERS: list[tuple[set[str], bool]] = [  # (top-level names, siblings may import
         | {"workspace", "parent", "logs", "client"},
         True,
     ),
-    ({"store", "models", "context"}, False),
+    ({"store", "models", "context", "rules"}, False),
     ({"prompts"}, False),
     ({"engine"}, False),
     ({"services"}, False),
