@@ -35,6 +35,8 @@ ComputeDType = Literal["auto", "float32", "bfloat16", "float16"]
 RemoteApi = Literal["completions", "chat"]
 ResponseFormat = Literal["json_schema", "json_object"]
 Trigger = Literal["open", "save", "idle", "off"]
+# Static rule sets for the diagnostics (codetune_lsp.rules.RULE_SETS).
+RuleSet = Literal["python-security"]
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,8 @@ class DiagnosticsSettings:
     templates: list[str] = field(
         default_factory=lambda: ["diagnostics.security", "diagnostics.quality"]
     )
+    # Rule sets whose findings join the templates' (security weaknesses, by static checks).
+    rules: list[RuleSet] = field(default_factory=lambda: ["python-security"])
     label: str = "production"
     run_on: list[Trigger] = field(default_factory=lambda: ["open", "save"])
     idle_ms: int = 2000

@@ -10,6 +10,7 @@ import click
 
 from codetune_lsp.cli.context import CliContext, pass_cli
 from codetune_lsp.context.files import LANGUAGE_BY_SUFFIX
+from codetune_lsp.rules import RULE_SETS
 
 LANGUAGES = {**LANGUAGE_BY_SUFFIX}  # one table for the whole package
 SKIP_DIRS = {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", "build", "dist"}
@@ -48,7 +49,15 @@ def collect(paths: tuple[str, ...]) -> list[Path]:
     "templates",
     multiple=True,
     metavar="NAME",
-    help="Diagnostics template(s) to run (default: features.diagnostics.templates).",
+    help="Diagnostics template(s) to run (default: features.diagnostics.templates); "
+    "'none' runs no template, so no model is loaded.",
+)
+@click.option(
+    "--rules",
+    "rule_sets",
+    multiple=True,
+    metavar="NAME",
+    help="Rule set(s) to run (default: features.diagnostics.rules): python-security, or 'none'.",
 )
 @click.option(
     "--jobs",
@@ -64,6 +73,7 @@ def check(
     fmt: str,
     min_severity: str,
     templates: tuple[str, ...],
+    rule_sets: tuple[str, ...],
     jobs: int,
     output: str | None,
 ) -> None:
@@ -78,8 +88,21 @@ def check(
     if not files:
         click.echo("codetune-lsp check: no source files found", err=True)
         sys.exit(EXIT_ERROR)
+    diagnostics = settings.features.diagnostics
+    chosen_templates = _chosen(templates, diagnostics.templates)
+    chosen_rules = _chosen(rule_sets, diagnostics.rules)
+    unknown = sorted(set(chosen_rules) - set(RULE_SETS))
+    if unknown:
+        click.echo(
+            f"codetune-lsp check: unknown rule set {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(RULE_SETS))}, or none)",
+            err=True,
+        )
+        sys.exit(EXIT_ERROR)
     try:
-        results, errors = asyncio.run(_analyse_all(cli, files, list(templates), jobs))
+        results, errors = asyncio.run(
+            _analyse_all(cli, files, chosen_templates, chosen_rules, jobs)
+        )
     except Exception as exc:  # the model, the store or a template is not usable
         click.echo(f"codetune-lsp check: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -102,7 +125,16 @@ def check(
     sys.exit(EXIT_FINDINGS if reported else EXIT_CLEAN)
 
 
-async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str], jobs: int):  # type: ignore[no-untyped-def]
+def _chosen(given: tuple[str, ...], default: list[str]) -> list[str]:
+    """The names given on the command line ('none' for none), else the configured ones."""
+    if not given:
+        return list(default)
+    return [name for name in given if name != "none"]
+
+
+async def _analyse_all(  # type: ignore[no-untyped-def]
+    cli: CliContext, files: list[Path], templates: list[str], rules: list[str], jobs: int
+):
     from codetune_lsp.documents import UTF32, DocumentSnapshot
     from codetune_lsp.features.diagnostics import Analyzer
     from codetune_lsp.services import open_services
@@ -112,14 +144,16 @@ async def _analyse_all(cli: CliContext, files: list[Path], templates: list[str],
     services = await asyncio.to_thread(open_services, settings, cli.paths)
     try:
         engine = services.engine
-        await engine.backend(diagnostics.model).ready()
+        if templates:  # rule sets alone need no model
+            await engine.backend(diagnostics.model).ready()
         analyzer = Analyzer(
             engine,
             diagnostics.model,
-            templates or list(diagnostics.templates),
+            templates,
             diagnostics.label,
             max_chars=diagnostics.max_file_chars,
             max_chunks=diagnostics.max_chunks,
+            rules=rules,
         )
         gate = asyncio.Semaphore(jobs)
         errors: list[str] = []

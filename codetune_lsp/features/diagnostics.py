@@ -6,6 +6,10 @@ run together (the local backend batches them). Line numbers come back from the m
 saw them (document lines) and are checked against the chunk. Findings outside it are
 dropped and counted, and duplicates are merged. Results are kept by content hash and
 template versions, so re-analysing unchanged text costs no model call.
+
+Rule sets (``codetune_lsp.rules``) run beside the templates on the languages they cover:
+their findings come from static checks, not the model, and carry ``rules:<check>`` as
+their template.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import hashlib
 import logging
 import posixpath
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,6 +127,7 @@ class Analyzer:
         *,
         max_chars: int = MAX_FILE_CHARS,
         max_chunks: int = MAX_CHUNKS,
+        rules: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self.model = model
@@ -129,6 +135,7 @@ class Analyzer:
         self.label = label
         self.max_chars = max_chars
         self.max_chunks = max_chunks
+        self.rules = tuple(rules)
         self._memo: OrderedDict[str, Analysis] = OrderedDict()
 
     async def analyse(self, snap: Any, unit_key: str = "") -> Analysis:
@@ -159,14 +166,19 @@ class Analyzer:
         versions = [await self.engine.resolve(request) for request in requests]
         digest = hashlib.sha256(snap.text.encode()).hexdigest()
         key = digest + ":" + ",".join(str(v.version_id) for v in versions)
+        key += ":" + ",".join(self.rules)
         if key in self._memo:
             self._memo.move_to_end(key)
             memo = self._memo[key]
             return Analysis(memo.findings, memo.dropped, memo.executions, True, key, memo.note)
         runs = (self.engine.run_pieces(r, v) for r, v in zip(requests, versions, strict=True))
-        outcomes = await asyncio.gather(*runs)
+        outcomes, (ruled, rules_note) = await asyncio.gather(
+            asyncio.gather(*runs), self._rule_findings(snap)
+        )
         flat = [o for per_template in outcomes for o in per_template]
         analysis = self._collect(flat, key, snap.text.splitlines())
+        analysis.findings = dedupe(analysis.findings + ruled)
+        analysis.note = rules_note
         if chunking.skipped:
             analysis.note = (
                 f"{name_of}: only the first {self.max_chunks} of "
@@ -177,6 +189,30 @@ class Analyzer:
         while len(self._memo) > _MEMO_SIZE:
             self._memo.popitem(last=False)
         return analysis
+
+    async def _rule_findings(self, snap: Any) -> tuple[list[Finding], str]:
+        """The rule sets' findings on the document (off the event loop), and a note if their
+        tool is missing."""
+        from codetune_lsp.rules import RulesUnavailable, covers, scan
+
+        if not covers(self.rules, snap.language_id):
+            return [], ""
+        try:
+            hits = await asyncio.to_thread(scan, snap.text, snap.language_id, self.rules)
+        except RulesUnavailable as exc:
+            return [], str(exc)
+        findings = [
+            Finding(
+                line=hit.line,
+                end_line=hit.end_line,
+                severity=hit.severity,
+                rule=hit.rule,
+                message=hit.message,
+                template=f"rules:{hit.check}",
+            )
+            for hit in hits
+        ]
+        return findings, ""
 
     @staticmethod
     def _collect(outcomes: list[Any], key: str, lines: list[str]) -> Analysis:

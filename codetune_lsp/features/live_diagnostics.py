@@ -58,6 +58,7 @@ class LiveDiagnostics:
             settings.label,
             settings.max_file_chars,
             settings.max_chunks,
+            tuple(settings.rules),
         )
         if self._analyzer is None or key != self._analyzer_key:
             services = await self.host.services()
@@ -68,6 +69,7 @@ class LiveDiagnostics:
                 settings.label,
                 max_chars=settings.max_file_chars,
                 max_chunks=settings.max_chunks,
+                rules=settings.rules,
             )
             self._analyzer_key = key
         return self._analyzer

@@ -51,7 +51,9 @@ def check(workspace: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_findings_exit_one_and_print_like_a_linter(workspace: Path) -> None:
-    result = check(workspace, "src", "--template", "diagnostics.forced", "--jobs", "2")
+    result = check(
+        workspace, "src", "--template", "diagnostics.forced", "--rules", "none", "--jobs", "2"
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -60,13 +62,31 @@ def test_findings_exit_one_and_print_like_a_linter(workspace: Path) -> None:
 
 
 def test_below_the_threshold_exits_zero(workspace: Path) -> None:
-    result = check(workspace, "src", "--template", "diagnostics.forced", "--min-severity", "error")
+    result = check(
+        workspace,
+        "src",
+        "--template",
+        "diagnostics.forced",
+        "--rules",
+        "none",
+        "--min-severity",
+        "error",
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
 
 
 def test_json_output(workspace: Path) -> None:
-    result = check(workspace, "src/a.py", "--template", "diagnostics.forced", "--format", "json")
+    result = check(
+        workspace,
+        "src/a.py",
+        "--template",
+        "diagnostics.forced",
+        "--rules",
+        "none",
+        "--format",
+        "json",
+    )
     assert result.returncode == 1
     payload = json.loads(result.stdout)
     (finding,) = payload["findings"]
@@ -77,7 +97,16 @@ def test_json_output(workspace: Path) -> None:
 def test_sarif_output_is_valid_sarif_2_1_0(workspace: Path) -> None:
     out = workspace / "report.sarif"
     result = check(
-        workspace, "src", "--template", "diagnostics.forced", "--format", "sarif", "-o", str(out)
+        workspace,
+        "src",
+        "--template",
+        "diagnostics.forced",
+        "--rules",
+        "none",
+        "--format",
+        "sarif",
+        "-o",
+        str(out),
     )
     assert result.returncode == 1
     log = json.loads(out.read_text())
@@ -117,6 +146,62 @@ def test_a_missing_model_exits_two_and_says_how_to_get_it(tmp_path: Path) -> Non
     )
     assert result.returncode == 2
     assert "model profile 'gone'" in result.stderr
+
+
+EXAMPLES = Path(__file__).parents[2] / "examples"
+
+
+def test_rules_alone_find_the_weaknesses_without_loading_a_model(tmp_path: Path) -> None:
+    # The configured model cannot load: a check that touched it would exit 2.
+    (tmp_path / "config.toml").write_text(
+        f'[models.gone]\nid = "{tmp_path / "no-model"}"\n\n[features.diagnostics]\nmodel = "gone"\n'
+    )
+    env = {
+        **os.environ,
+        "CODETUNE_CONFIG": str(tmp_path / "config.toml"),
+        "CODETUNE_HOME": str(tmp_path / "d"),
+    }
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "codetune_lsp",
+            "check",
+            "--template",
+            "none",
+            "--format",
+            "json",
+            "unsafe_app.py",
+            "safe_app.py",
+        ],
+        cwd=EXAMPLES,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    found = {(f["path"], f["rule"], f["line"]) for f in json.loads(result.stdout)["findings"]}
+    assert found == {
+        ("unsafe_app.py", "CWE-89", 10),
+        ("unsafe_app.py", "CWE-22", 15),
+        ("unsafe_app.py", "CWE-78", 21),
+    }
+
+
+def test_an_unknown_rule_set_exits_two_and_names_the_known_ones(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SOURCE)
+    result = subprocess.run(
+        [sys.executable, "-m", "codetune_lsp", "check", "--rules", "java-security", "a.py"],
+        cwd=tmp_path,
+        env={**os.environ, "CODETUNE_HOME": str(tmp_path / "d")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "unknown rule set java-security" in result.stderr
+    assert "python-security" in result.stderr
 
 
 def test_usage_errors_exit_two(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from .forced_template import FORCED
 from .model_server import count_at_least, history, open_doc, start_client
 
 SOURCE = "import subprocess\n\n\ndef run(cmd):\n    return subprocess.call(cmd, shell=True)\n"
-FORCED_ONLY = '[features.diagnostics]\ntemplates = ["diagnostics.forced"]\n'
+FORCED_ONLY = '[features.diagnostics]\ntemplates = ["diagnostics.forced"]\nrules = []\n'
 
 
 async def started(tmp_path: Path, model: Path, caps=None, extra: str = ""):
@@ -72,6 +72,32 @@ async def test_findings_are_pushed_on_open_with_cwe_codes(
         (fix,) = actions
         assert fix.kind == types.CodeActionKind.QuickFix and fix.title.startswith("AI: Fix")
         assert history(tmp_path, "SELECT count(*) FROM executions") == before
+    finally:
+        await stop(client)
+
+
+async def test_rule_findings_are_pushed_without_a_model_call_and_offer_the_ai_fix(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    client, uri = await started(tmp_path, tiny_llama_path, extra="templates = []\n")
+    try:
+        open_doc(client, uri, SOURCE)
+        (diagnostic,) = await wait_published(client, uri)
+        assert (diagnostic.code, diagnostic.range.start.line) == ("CWE-78", 4)
+        assert diagnostic.severity == types.DiagnosticSeverity.Error
+        assert diagnostic.data["template"] == "rules:bandit B602"
+        assert "argument list" in diagnostic.message  # what to do, not only what was found
+        assert history(tmp_path, "SELECT count(*) FROM executions") in ([], [(0,)])
+        actions = await client.text_document_code_action_async(
+            types.CodeActionParams(
+                text_document=types.TextDocumentIdentifier(uri=uri),
+                range=diagnostic.range,
+                context=types.CodeActionContext(
+                    diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix]
+                ),
+            )
+        )
+        assert [a.title[:7] for a in actions] == ["AI: Fix"]
     finally:
         await stop(client)
 
