@@ -214,9 +214,18 @@ def _describe(run: Any) -> str:
     show_default=True,
     help="bandit's severity threshold (medium drops its import-only notes).",
 )
+@click.option(
+    "--suite",
+    "suite_name",
+    type=click.Choice(["security", "security-holdout"]),
+    default="security",
+    show_default=True,
+)
 @click.option("--json", "as_json", is_flag=True)
 @pass_cli
-def bandit(cli: CliContext, run_id: str | None, severity: str, as_json: bool) -> None:
+def bandit(
+    cli: CliContext, run_id: str | None, severity: str, suite_name: str, as_json: bool
+) -> None:
     """bandit on the security suite, per CWE class, next to a product run's figures.
 
     Without --run, the newest finished security run in the store is the comparison.
@@ -227,7 +236,7 @@ def bandit(cli: CliContext, run_id: str | None, severity: str, as_json: bool) ->
     from codetune_lsp.store.evaluations import EvalStoreError
 
     try:
-        peer = run_bandit(load_suite("security"), severity)
+        peer = run_bandit(load_suite(suite_name), severity)
     except BanditMissing as exc:
         _fail(str(exc))
     product = None
@@ -237,7 +246,7 @@ def bandit(cli: CliContext, run_id: str | None, severity: str, as_json: bool) ->
             if run_id:
                 product = store.read(lambda s: repo.get_run(s, run_id))
             else:
-                runs = store.read(lambda s: repo.list_runs(s, "security", "finished", 1))
+                runs = store.read(lambda s: repo.list_runs(s, suite_name, "finished", 1))
                 product = runs[0] if runs else None
         except EvalStoreError as exc:
             _fail(str(exc))

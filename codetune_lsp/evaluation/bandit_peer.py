@@ -21,14 +21,12 @@ from typing import Any
 
 from codetune_lsp.evaluation.scoring import judge_case, security_summary
 from codetune_lsp.evaluation.suites import Suite
+from codetune_lsp.rules.bandit_pass import CWE_OF_TEST
 
-# bandit test id -> the suite's CWE class, where bandit's issue_cwe names another one.
+# bandit test id -> the suite's CWE class, where bandit's issue_cwe names another one: the
+# product's table, plus bandit's xml notes (which the product leaves out) under CWE-611.
 CLASS_OF_TEST = {
-    "B105": "CWE-798",  # hardcoded_password_string (bandit: CWE-259)
-    "B106": "CWE-798",  # hardcoded_password_funcarg
-    "B107": "CWE-798",  # hardcoded_password_default
-    "B102": "CWE-94",  # exec_used
-    "B307": "CWE-94",  # eval (bandit: CWE-78)
+    **CWE_OF_TEST,
     **{f"B{n}": "CWE-611" for n in (313, 314, 315, 316, 317, 318, 319, 320)},  # xml parsers
     **{f"B{n}": "CWE-611" for n in (405, 406, 407, 408, 409, 410)},  # xml imports
 }
@@ -58,7 +56,7 @@ def bandit_version() -> str:
         return version("bandit")
     except Exception as exc:
         raise BanditMissing(
-            "bandit is not installed: pip install 'codetune-lsp[eval]' (or pip install bandit)"
+            "bandit is not installed: pip install bandit (a dependency of codetune-lsp)"
         ) from exc
 
 

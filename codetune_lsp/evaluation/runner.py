@@ -61,8 +61,10 @@ async def produce(target: Any, suite: Suite, item: Item, sample: int) -> tuple[P
         text = data["prefix"] + data["suffix"]
         produced = await target.complete(uri, text, len(data["prefix"]))
         return produced, test_program(data["prefix"] + produced.served + data["suffix"], data)
+    if suite.kind == "security" and suite.mode == "fix":
+        return await target.fix(uri, data["code"], data["cwe"], data["span"]), ""
     if suite.kind == "security":
-        return await target.diagnose(uri, data["code"]), ""
+        return await target.diagnose(uri, data["code"], suite.mode), ""
     if suite.kind == "crossfile":
         from codetune_lsp.evaluation.suites.crossfile import document_for
 
@@ -85,7 +87,11 @@ async def judge(
     except Exception as exc:  # the model or template failed for this item
         return Outcome(key, "error", 0.0, "", "", f"{type(exc).__name__}: {exc}"[:500], 0.0)
     served = produced.served
-    if suite.kind == "security":
+    if suite.kind == "security" and suite.mode == "fix":
+        from codetune_lsp.evaluation.scoring import judge_fix
+
+        passed, reason = judge_fix(item.data["cwe"], item.data["code"], served)
+    elif suite.kind == "security":
         span = item.data.get("span")
         passed, _ = judge_case(item.data["cwe"], span, produced.findings)
         reason = "" if passed else ("missed" if span else "false alarm")
@@ -164,7 +170,7 @@ def summarise(suite: Suite, items: list[Any], samples: int) -> dict[str, Any]:
             chosen = [(n, c) for key, (n, c) in counts.items() if key.endswith("/" + kind)]
             if chosen:
                 summary[f"{kind}_line"] = mean_pass_at_k(chosen, 1)
-    if suite.kind == "security":
+    if suite.kind == "security" and suite.mode != "fix":
         by_id = {item.id: item for item in suite.items}
         cases = []
         for info in items:

@@ -154,3 +154,39 @@ def line_match(served: str, expected: str) -> tuple[bool, float]:
     first = served.split("\n", 1)[0].strip()
     wanted = expected.strip()
     return first == wanted, difflib.SequenceMatcher(None, first, wanted).ratio()
+
+
+def judge_fix(cwe: str, original: str, fixed: str) -> tuple[bool, str]:
+    """A quick fix for a ``cwe`` weakness in ``original``: (passed, why not).
+
+    It passes when the fixed file parses, still defines every top-level function and class
+    the original did, and the rule sets no longer report that CWE class anywhere in it.
+    Behaviour is not executed: these snippets import web frameworks and databases.
+    """
+    import ast
+
+    from codetune_lsp.rules import scan
+
+    if fixed.strip() == original.strip():
+        return False, "not changed"
+    try:
+        tree = ast.parse(fixed)
+    except SyntaxError as exc:
+        return False, f"does not parse: {exc.msg} (line {exc.lineno})"
+    lost = sorted(_top_level_names(ast.parse(original)) - _top_level_names(tree))
+    if lost:
+        return False, f"definitions lost: {', '.join(lost)}"
+    wanted = CWE_CLASSES.get(cwe, cwe)
+    remaining = [
+        hit for hit in scan(fixed, "python", ["python-security"]) if cwe_class(hit.rule) == wanted
+    ]
+    if remaining:
+        return False, f"still reported: {remaining[0].rule} on line {remaining[0].line}"
+    return True, ""
+
+
+def _top_level_names(tree: Any) -> set[str]:
+    import ast
+
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {node.name for node in tree.body if isinstance(node, kinds)}

@@ -15,7 +15,13 @@ DEFAULT_TEMPLATES = {
     ("humaneval", "chat"): "code_action.implement",
     ("humaneval", "completion"): "completion.infill",
     ("humaneval-infill", "infill"): "completion.infill",
-    ("security", "diagnostics"): "diagnostics.security",
+    **{
+        (suite, mode): "diagnostics.security"
+        for suite in ("security", "security-holdout")
+        for mode in ("diagnostics", "rules", "combined")
+    },
+    ("security", "fix"): "code_action.fix_diagnostic",
+    ("security-holdout", "fix"): "code_action.fix_diagnostic",
     ("crossfile", "context"): "completion.infill",
     ("crossfile", "no-context"): "completion.infill",
     ("actions", "docstring"): "code_action.docstring",
@@ -52,9 +58,12 @@ def plan(
         raise SuiteError(f"suite {suite.name} needs --template NAME[:LABEL|:VERSION]")
     name = ref.replace("@", ":").split(":", 1)[0]
     feature = name.split(".", 1)[0]
-    expected = {"chat": "code_action", "completion": "completion", "infill": "completion"}.get(
-        suite.mode, {"security": "diagnostics", "actions": "code_action"}.get(suite.kind)
-    )
+    expected = {
+        "chat": "code_action",
+        "completion": "completion",
+        "infill": "completion",
+        "fix": "code_action",
+    }.get(suite.mode, {"security": "diagnostics", "actions": "code_action"}.get(suite.kind))
     if expected and feature != expected:
         raise SuiteError(
             f"suite {suite.name} (mode {suite.mode}) runs a {expected} template, not {name}"

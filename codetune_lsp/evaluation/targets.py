@@ -30,6 +30,22 @@ EVAL_LABEL = "eval"
 COMPLETION_TIMEOUT_MS = 600_000
 
 
+# The weakness each security class names, for a quick fix where no rule reported it.
+CWE_NAMES = {
+    "CWE-22": "path traversal",
+    "CWE-78": "OS command injection",
+    "CWE-89": "SQL injection",
+    "CWE-94": "code injection",
+    "CWE-327": "broken or risky cryptographic algorithm",
+    "CWE-328": "weak hash",
+    "CWE-330": "insufficiently random values",
+    "CWE-502": "deserialization of untrusted data",
+    "CWE-611": "XML external entity reference",
+    "CWE-798": "hard-coded credentials",
+    "CWE-918": "server-side request forgery",
+}
+
+
 @dataclass(frozen=True)
 class Produced:
     """What the product gave for one item: the model's raw text, what it served."""
@@ -291,13 +307,17 @@ class ProductTarget:
             return Produced(raw, created.lstrip("\r\n"), latency)
         return Produced(raw, outcome.edit.apply(text), latency)
 
-    async def diagnose(self, uri: str, text: str) -> Produced:
-        """The diagnostics Analyzer (as ``codetune-lsp check`` runs it) on ``text``."""
+    async def diagnose(self, uri: str, text: str, mode: str = "diagnostics") -> Produced:
+        """The diagnostics Analyzer (as ``codetune-lsp check`` runs it) on ``text``: the
+        template alone (mode ``diagnostics``), the configured rule sets alone (``rules``),
+        or both (``combined``)."""
         from codetune_lsp.documents import UTF32, DocumentSnapshot
         from codetune_lsp.features.diagnostics import Analyzer
 
         snap = DocumentSnapshot(uri, 0, "python", text, UTF32)
-        analyzer = Analyzer(self._engine, self.model, [self.resolved.template.name], EVAL_LABEL)
+        templates = [] if mode == "rules" else [self.resolved.template.name]
+        rules = self.settings.features.diagnostics.rules if mode != "diagnostics" else []
+        analyzer = Analyzer(self._engine, self.model, templates, EVAL_LABEL, rules=rules)
         started = time.perf_counter()
         analysis = await analyzer.analyse(snap, f"eval|{uri}")
         latency = (time.perf_counter() - started) * 1000
@@ -306,6 +326,43 @@ class ProductTarget:
             for f in analysis.findings
         ]
         return Produced(self._raw(uri), "", latency, findings=findings)
+
+    async def fix(self, uri: str, text: str, cwe: str, span: list[int]) -> Produced:
+        """The quick fix on a vulnerable case, for the diagnostic a user would see there:
+        the rule sets' finding of that class on the marked lines, or, where they report
+        none, the class's name. ``served`` is the document after the edit."""
+        from codetune_lsp.evaluation.scoring import cwe_class
+        from codetune_lsp.features.code_actions import CodeActionFeature, Flagged
+        from codetune_lsp.rules import scan
+
+        assert self._host is not None
+        wanted = cwe_class(cwe)
+        hits = [
+            h
+            for h in scan(text, "python", ["python-security"])
+            if cwe_class(h.rule) == wanted and span[0] <= h.line <= span[1]
+        ]
+        line = hits[0].line if hits else span[0]
+        message = f"{hits[0].rule}: {hits[0].message}" if hits else f"{cwe}: {CWE_NAMES[cwe]}"
+        self._host.documents.open(uri, "python", 1, text)
+        snap = self._host.documents.snapshot(uri)
+        start = sum(len(row) + 1 for row in text.split("\n")[: line - 1])
+        end = start + len(text.split("\n")[line - 1])
+        started = time.perf_counter()
+        try:
+            outcome = await CodeActionFeature(self._host).run(
+                snap,
+                self.resolved.template.name,
+                (start, end),
+                Flagged(message, "codetune", line - 1),
+            )
+        finally:
+            self._host.documents.close(uri)
+        latency = (time.perf_counter() - started) * 1000
+        raw = self._raw(uri)
+        if outcome.edit is None:
+            return Produced(raw, text, latency, error=outcome.message or "no edit")
+        return Produced(raw, outcome.edit.apply(text), latency)
 
     async def render_and_run(self, uri: str, variables: dict[str, Any]) -> Produced:
         """The engine on the template with the item's variables (user suites)."""

@@ -69,3 +69,18 @@ def test_a_finding_counts_when_its_cwe_matches_inside_the_span() -> None:
     )
     assert summary["per_cwe"]["CWE-89"]["precision"] == 0.5
     assert summary["per_cwe"]["CWE-78"]["recall"] == 0.0 and summary["fn"] == 1
+
+
+def test_a_fix_passes_when_the_weakness_is_gone_and_the_code_still_stands() -> None:
+    from codetune_lsp.evaluation.scoring import judge_fix
+
+    weak = "import os\n\ndef ping(host):\n    os.system('ping -c 1 ' + host)\n"
+    fixed = "import subprocess\n\ndef ping(host):\n    subprocess.run(['ping', '-c', '1', host])\n"
+    assert judge_fix("CWE-78", weak, fixed) == (True, "")
+    assert judge_fix("CWE-78", weak, weak) == (False, "not changed")
+    passed, why = judge_fix("CWE-78", weak, "def ping(host:\n")
+    assert not passed and why.startswith("does not parse")
+    passed, why = judge_fix("CWE-78", weak, "import subprocess\n\ndef pong():\n    pass\n")
+    assert (passed, why) == (False, "definitions lost: ping")
+    shell = "import os\n\ndef ping(host):\n    os.system('ping -c 2 ' + host)\n"
+    assert judge_fix("CWE-78", weak, shell) == (False, "still reported: CWE-78 on line 4")

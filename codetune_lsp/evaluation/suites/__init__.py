@@ -1,7 +1,10 @@
 """Evaluation suites: a named, hashed, ordered list of items.
 
 Built in: ``humaneval`` (modes ``chat`` and ``completion``), ``humaneval-infill`` (single-
-and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins),
+and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twins;
+``security-holdout`` is a second set written apart from the rules it measures; modes
+``diagnostics`` (the template alone), ``rules``, ``combined`` and ``fix``, the quick fix on
+each vulnerable case),
 ``actions`` (the docstring, tests and optimize code actions on 30 real functions) and
 ``crossfile`` (lines of real packages that use names from sibling files; modes ``context``
 and ``no-context``).
@@ -17,11 +20,20 @@ from typing import Any
 
 from codetune_lsp.store.canonical import canonical_hash
 
-BUILTIN = ("humaneval", "humaneval-infill", "security", "actions", "crossfile")
+BUILTIN = (
+    "humaneval",
+    "humaneval-infill",
+    "security",
+    "security-holdout",
+    "actions",
+    "crossfile",
+)
+SECURITY_MODES = ("diagnostics", "rules", "combined", "fix")
 MODES = {
     "humaneval": ("chat", "completion"),
     "humaneval-infill": ("infill",),
-    "security": ("diagnostics",),
+    "security": SECURITY_MODES,
+    "security-holdout": SECURITY_MODES,
     "crossfile": ("context", "no-context"),
     "actions": ("docstring", "tests", "optimize"),
 }
@@ -87,7 +99,7 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
             return actions_suite(chosen)
         from codetune_lsp.evaluation.suites.security import security_suite
 
-        return security_suite()
+        return security_suite(chosen, holdout=name == "security-holdout")
     path = Path(name)
     if path.suffix in (".jsonl", ".toml"):
         from codetune_lsp.evaluation.suites.user import load_user_suite
