@@ -90,3 +90,25 @@ def test_a_docstring_for_a_line_inside_a_function_documents_that_function(tmp_pa
     )
     start, end, first = feature.region(snap, *inside)
     assert text[start:end] == "    result = os.system(cmd)\n"
+
+
+def test_a_fix_outside_any_definition_rewrites_the_flagged_lines_only(tmp_path: Path) -> None:
+    text = "import os\n\nTOKEN = 'tk_8c1f0e9d7b6a5'\n\n\ndef run():\n    return TOKEN\n"
+    snap = DocumentSnapshot((tmp_path / "a.py").as_uri(), 1, "python", text, UTF16)
+    feature = CodeActionFeature(host(tmp_path, client_capabilities("visual-studio-code")))
+    flagged = (snap.offset_at(types.Position(line=2, character=0)), text.index("\n\n\ndef"))
+    start, end, first = feature.region(snap, *flagged, definition=True, outside="selection")
+    assert (text[start:end], first) == ("TOKEN = 'tk_8c1f0e9d7b6a5'\n", 2)
+    start, end, _ = feature.region(snap, *flagged, definition=True)
+    assert (start, end) == (0, len(text))  # a docstring there documents the module's code
+
+
+def test_a_fix_that_reads_a_new_standard_module_imports_it_at_the_top(tmp_path: Path) -> None:
+    text = "import os\n\n\ndef ping(host):\n    os.system('ping ' + host)\n"
+    snap = DocumentSnapshot((tmp_path / "a.py").as_uri(), 1, "python", text, UTF16)
+    feature = CodeActionFeature(host(tmp_path, client_capabilities("visual-studio-code")))
+    fixed = "def ping(host):\n    subprocess.run(['ping', host], check=True)\n"
+    result = SimpleNamespace(execution_id="e3", text=fixed)
+    start = text.index("def ping")
+    outcome = feature._edit(snap, start, len(text), result, "", ["subprocess"])
+    assert outcome.edit.apply(text) == "import subprocess\nimport os\n\n\n" + fixed

@@ -138,11 +138,17 @@ class CodeActionFeature:
     # -- running ------------------------------------------------------------------------
 
     def region(
-        self, snap: DocumentSnapshot, start: int, end: int, definition: bool = False
+        self,
+        snap: DocumentSnapshot,
+        start: int,
+        end: int,
+        definition: bool = False,
+        outside: str = "document",
     ) -> tuple[int, int, int]:
         """(start offset, end offset, first line) of the code the action works on, from
         the selected offsets ``[start, end)``; with ``definition``, a selection holding no
-        definition means the one around it."""
+        definition means the one around it. Where no definition is around the cursor, the
+        region is the whole document, or with ``outside="selection"`` the selected lines."""
         from codetune_lsp.prompts.regions import enclosing_definition, starts_definition
 
         begin, stop = snap.position_at(start), snap.position_at(end)
@@ -155,7 +161,10 @@ class CodeActionFeature:
         if not selected:  # the definition around the cursor
             lines = [snap.line_text(i) for i in range(snap.line_count)]
             found = enclosing_definition(lines, begin.line)
-            first, last = found if found else (0, snap.line_count - 1)
+            if found:
+                first, last = found
+            elif outside != "selection" or start == end:
+                first, last = 0, snap.line_count - 1
         from codetune_lsp.prompts.edits import Region
 
         region = Region.whole_lines(snap, first, last)
@@ -188,8 +197,13 @@ class CodeActionFeature:
         # The version decides the region and how the answer is read; what is unusable is
         # recorded as such.
         resolved = await services.engine.resolve(request)
-        whole = resolved.template.output == "docstring"
-        start, end, first_line = self.region(snap, *selection, definition=whole)
+        # A docstring, and a fix (which needs the code around the flagged line), work on
+        # the whole definition.
+        fix = template_name == FIX_TEMPLATE
+        whole = resolved.template.output == "docstring" or fix
+        start, end, first_line = self.region(
+            snap, *selection, definition=whole, outside="selection" if fix else "document"
+        )
         code = snap.text[start:end]
         answer = ActionAnswer(resolved.template.output, snap.language_id, code, snap.text)
         variables = _variables(snap, code, first_line, flagged)
@@ -199,26 +213,41 @@ class CodeActionFeature:
             raise StaleDocument(snap.uri)
         output = result.template.output
         if output in ("edit", "docstring"):
-            return self._edit(snap, start, end, result, answer.problem)
+            return self._edit(snap, start, end, result, answer.problem, answer.imports)
         if output == "new_file":
             return self._new_file(snap, start, end, result, answer.problem)
         return self._answer(snap, start, result, template_name)
 
     def _edit(
-        self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str
+        self,
+        snap: DocumentSnapshot,
+        start: int,
+        end: int,
+        result: Any,
+        problem: str,
+        imports: list[str] | None = None,
     ) -> ActionOutcome:
         from codetune_lsp.prompts.edits import Region, minimal_edits
+        from codetune_lsp.prompts.python_imports import import_insertion
 
         if not result.text:
             return ActionOutcome(result.execution_id, message=problem or "nothing to apply")
-        edits = minimal_edits(snap, Region(start, end), result.text)
+        text = result.text
+        added: list[TextChange] = []
+        if imports:  # standard-library modules the new code reads: imported at the top
+            offset, lines = import_insertion(snap.text, imports)
+            if offset < start:
+                added.append(TextChange(offset, offset, lines))
+            else:
+                text = lines + text
+        edits = minimal_edits(snap, Region(start, end), text)
         if not edits:
             return ActionOutcome(result.execution_id, message="the model suggested no change")
         changes = [
             TextChange(snap.offset_at(e.range.start), snap.offset_at(e.range.end), e.new_text)
             for e in edits
         ]
-        return ActionOutcome(result.execution_id, edit=_in_document(snap, *changes))
+        return ActionOutcome(result.execution_id, edit=_in_document(snap, *added, *changes))
 
     def _new_file(
         self, snap: DocumentSnapshot, start: int, end: int, result: Any, problem: str

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 import textwrap
 
 from codetune_lsp.prompts.docstrings import docstring_text, insert_docstring, keep_docstring
@@ -36,9 +37,11 @@ class ActionAnswer:
         self.language = language
         self.code = code
         self.problem = ""
+        self.imports: list[str] = []  # standard-library modules the edit needs imported
 
     def __call__(self, raw: str) -> str:
         self.problem = ""
+        self.imports = []
         if self.output == "edit":
             return self._edit(raw)
         if self.output == "docstring":
@@ -61,8 +64,11 @@ class ActionAnswer:
                 return self._refuse(f"the model's code does not parse ({problem}); nothing applied")
             code = keep_docstring(self.code, code)
             missing = new_undefined_names(self.code, code, self.document)
-            if missing:
-                names = ", ".join(missing)
+            modules = [name for name in missing if name in sys.stdlib_module_names]
+            if missing and modules == missing:  # added at the top of the file with the edit
+                self.imports = modules
+            elif missing:
+                names = ", ".join(name for name in missing if name not in modules)
                 return self._refuse(
                     f"the model's code uses {names}, not defined or imported here; nothing applied"
                 )

@@ -67,3 +67,26 @@ def with_missing_imports(prefix: str, completion: str, suffix: str) -> str:
     indent = prefix[len(prefix.rstrip(" \t")) :]
     eol = "\r\n" if "\r\n" in completion or "\r\n" in prefix else "\n"
     return "".join(f"import {module}{eol}{indent}" for module in modules) + completion
+
+
+def import_insertion(document: str, modules: list[str]) -> tuple[int, str]:
+    """(offset, text) that adds ``import m`` lines for ``modules`` to ``document``: before
+    its first top-level import, else after its docstring and ``__future__`` imports."""
+    eol = "\r\n" if "\r\n" in document else "\n"
+    text = "".join(f"import {module}{eol}" for module in modules)
+    try:
+        body = ast.parse(document).body
+    except (SyntaxError, ValueError):
+        return 0, text
+    line = 0  # 0-based line to insert before
+    for node in body:
+        docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
+        if isinstance(node, ast.Import | ast.ImportFrom) and not future:
+            line = node.lineno - 1
+            break
+        if not (docstring or future):
+            break
+        line = node.end_lineno or node.lineno
+    offset = sum(len(row) for row in document.splitlines(keepends=True)[:line])
+    return offset, text

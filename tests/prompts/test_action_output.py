@@ -86,12 +86,12 @@ def test_a_docstring_answer_becomes_the_documented_region() -> None:
     assert answer("") == "" and answer.problem == "the model gave no docstring"
 
 
-def test_a_rewrite_using_a_module_nobody_imported_is_refused() -> None:
+def test_a_rewrite_using_a_name_nobody_binds_is_refused() -> None:
     document = "import os\n\n\nclass Shape:\n" + FUNCTION
     answer = ActionAnswer("edit", "python", FUNCTION, document)
-    rewrite = "```python\ndef area(self, w, h):\n    return math.prod([w, h])\n```"
+    rewrite = "```python\ndef area(self, w, h):\n    return numpy.prod([w, h])\n```"
     assert answer(rewrite) == ""
-    assert answer.problem.startswith("the model's code uses math, not defined or imported")
+    assert answer.problem.startswith("the model's code uses numpy, not defined or imported")
     imported = "```python\ndef area(self, w, h):\n    return os.sep and w * h\n```"
     assert answer(imported) == "    def area(self, w, h):\n        return os.sep and w * h\n"
 
@@ -125,3 +125,11 @@ def test_a_docstring_goes_in_even_where_code_below_does_not_parse_yet() -> None:
     old = 'def f():\n    """Old\n    text."""\n    x = = 1\n'
     assert insert_docstring(old, "New.") == 'def f():\n    """New."""\n    x = = 1\n'
     assert insert_docstring("def f(): return (\n", "x") is None  # no body of its own
+
+
+def test_a_standard_library_module_the_rewrite_reads_is_to_be_imported() -> None:
+    document = "import os\n\n\nclass Shape:\n" + FUNCTION
+    answer = ActionAnswer("edit", "python", FUNCTION, document)
+    rewrite = "```python\ndef area(self, w, h):\n    return math.prod([w, h])\n```"
+    assert answer(rewrite) == "    def area(self, w, h):\n        return math.prod([w, h])\n"
+    assert answer.imports == ["math"] and answer.problem == ""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from codetune_lsp.prompts.python_imports import missing_stdlib_imports, with_missing_imports
+from codetune_lsp.prompts.python_imports import (
+    import_insertion,
+    missing_stdlib_imports,
+    with_missing_imports,
+)
 
 PREFIX = 'def sum_squares(lst):\n    """Round up, square, sum."""\n    '
 
@@ -27,3 +31,19 @@ def test_only_the_completion_is_looked_at_and_broken_code_changes_nothing() -> N
     suffix = "\n\ndef other():\n    return os.getcwd()\n"
     assert missing_stdlib_imports(PREFIX, "return 1", suffix) == []
     assert with_missing_imports(PREFIX, "return math.(", "\n") == "return math.("
+
+
+def test_imports_go_before_the_first_import_of_the_file() -> None:
+    document = '"""Tools."""\nimport os\n\n\ndef f():\n    pass\n'
+    offset, text = import_insertion(document, ["json", "shlex"])
+    assert document[:offset] + text + document[offset:] == (
+        '"""Tools."""\nimport json\nimport shlex\nimport os\n\n\ndef f():\n    pass\n'
+    )
+
+
+def test_without_imports_they_go_after_the_docstring_and_future_imports() -> None:
+    document = '"""Tools."""\nfrom __future__ import annotations\n\nX = 1\n'
+    offset, text = import_insertion(document, ["json"])
+    assert document[:offset] + text + document[offset:] == (
+        '"""Tools."""\nfrom __future__ import annotations\nimport json\n\nX = 1\n'
+    )
