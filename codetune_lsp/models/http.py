@@ -26,8 +26,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
-
+from codetune_lsp.models._httpx import httpx
 from codetune_lsp.models.base import BackendError
 from codetune_lsp.redaction import mask_url, redact
 from codetune_lsp.settings import ModelProfile

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
-
+from codetune_lsp.models._httpx import httpx
 from codetune_lsp.models.base import (
     BackendError,
     BackendInfo,

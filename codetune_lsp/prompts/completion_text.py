@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 # C0/C1 control characters (tab and line breaks excepted) and U+FFFD, which only ever
 # comes from decoding a token that split a UTF-8 sequence: never insert them.
@@ -24,6 +25,9 @@ _DEF = re.compile(r"^[ \t]*(async[ \t]+)?def[ \t]+\w+[ \t]*[(\[]")
 _DOC_QUOTES = ('"""', "'''")
 # How far back a function header may start above its last line (a long signature).
 _HEADER_LINES = 30
+_LINE_BREAK = re.compile(r"[\r\n]")
+_TAB_INDENT = re.compile(r"^\t", re.MULTILINE)
+_SPACE_INDENT = re.compile(r"^( +)\S", re.MULTILINE)
 # A completion that writes these many of the lines after the cursor has joined them.
 _JOIN_LINES = 2
 _JOIN_MIN_LETTERS = 6
@@ -39,20 +43,30 @@ class CursorContext:
     indent_unit: str  # one level of indentation in this document
     multiline: bool
 
-    @classmethod
-    def from_text(cls, prefix: str, suffix: str) -> CursorContext:
-        line_prefix = re.split(r"\r\n|\r|\n", prefix)[-1]
-        line_suffix = re.split(r"\r\n|\r|\n", suffix)[0]
-        whole = prefix + suffix
-        eol = "\r\n" if "\r\n" in whole else ("\r" if "\r" in whole else "\n")
-        stripped = line_prefix.rstrip()
-        at_block_start = stripped.endswith(_BLOCK_OPENERS) and not line_suffix.strip()
-        blank_line = not line_prefix.strip() and not line_suffix.strip()
-        return cls(line_prefix, line_suffix, eol, _indent_unit(whole), at_block_start or blank_line)
-
     @property
     def indent(self) -> str:
         return self.line_prefix[: len(self.line_prefix) - len(self.line_prefix.lstrip())]
+
+    @classmethod
+    def from_text(cls, prefix: str, suffix: str) -> CursorContext:
+        """The context of a cursor between ``prefix`` and ``suffix``. One completion asks
+        for it several times with the same two strings: the last few are remembered."""
+        return _context(prefix, suffix)
+
+
+@lru_cache(maxsize=4)
+def _context(prefix: str, suffix: str) -> CursorContext:
+    line_prefix = prefix[max(prefix.rfind("\n"), prefix.rfind("\r")) + 1 :]
+    found = _LINE_BREAK.search(suffix)
+    line_suffix = suffix[: found.start()] if found else suffix
+    whole = prefix + suffix
+    eol = "\r\n" if "\r\n" in whole else ("\r" if "\r" in whole else "\n")
+    stripped = line_prefix.rstrip()
+    at_block_start = stripped.endswith(_BLOCK_OPENERS) and not line_suffix.strip()
+    blank_line = not line_prefix.strip() and not line_suffix.strip()
+    return CursorContext(
+        line_prefix, line_suffix, eol, _indent_unit(whole), at_block_start or blank_line
+    )
 
 
 def _width(line: str) -> int:
@@ -138,10 +152,9 @@ def _first_loop(text: str) -> int | None:
 
 
 def _indent_unit(text: str) -> str:
-    if re.search(r"^\t", text, re.MULTILINE):
+    if _TAB_INDENT.search(text):
         return "\t"
-    widths = [len(m.group(1)) for m in re.finditer(r"^( +)\S", text, re.MULTILINE)]
-    smallest = min((w for w in widths if w > 0), default=4)
+    smallest = min(map(len, _SPACE_INDENT.findall(text)), default=4)
     return " " * (smallest if smallest in (2, 3, 4, 8) else 4)
 
 

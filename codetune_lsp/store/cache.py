@@ -154,6 +154,21 @@ class CacheCounters:
             }
 
 
+@dataclass
+class CacheSize:
+    """The writer's running count of cache entries, so that a put runs the LRU eviction (a
+    sort of the whole table) only when the cap is exceeded, not on every put. Other
+    processes write to the same table, so it is counted again every ``recount_every`` puts
+    and after any bulk delete (``forget``)."""
+
+    recount_every: int = 256
+    entries: int | None = None
+    puts: int = 0
+
+    def forget(self) -> None:
+        self.entries = None
+
+
 # -- table operations (called with a connection in a transaction) ----------------------------
 
 
@@ -184,10 +199,14 @@ def put(
     response: CachedResponse,
     policy: CachePolicy,
     now: datetime,
+    size: CacheSize | None = None,
 ) -> int:
-    """Insert or replace the entry, then evict above the cap; return how many were evicted."""
+    """Insert or replace the entry, then evict above the cap; return how many were evicted.
+
+    With ``size`` (the writer's running count) the eviction query runs only when the count
+    is over the cap; without it, on every put."""
     key = request.key
-    conn.execute(delete(CACHE).where(CACHE.c.key == key))
+    replaced = conn.execute(delete(CACHE).where(CACHE.c.key == key)).rowcount or 0
     conn.execute(
         CACHE.insert().values(
             key=key,
@@ -205,7 +224,21 @@ def put(
             last_used_at=now,
         )
     )
-    return evict_over_cap(conn, policy.max_entries)
+    if size is None:
+        return evict_over_cap(conn, policy.max_entries)
+    if size.entries is None or size.puts >= size.recount_every:
+        entries, size.puts = count(conn), 0
+    else:
+        entries = size.entries + 1 - replaced
+    size.puts += 1
+    evicted = evict_over_cap(conn, policy.max_entries) if entries > policy.max_entries else 0
+    size.entries = entries - evicted
+    return evicted
+
+
+def count(conn: Connection) -> int:
+    """How many entries the table holds (expired ones included)."""
+    return int(conn.execute(select(func.count()).select_from(CACHE)).scalar_one())
 
 
 def evict_over_cap(conn: Connection, max_entries: int) -> int:

@@ -29,7 +29,13 @@ from codetune_lsp.redaction import mask_url, redact
 from codetune_lsp.settings import Settings, StoreSettings
 from codetune_lsp.store import cache as cache_ops
 from codetune_lsp.store import prompts
-from codetune_lsp.store.cache import CacheCounters, CachedResponse, CachePolicy, CacheRequest
+from codetune_lsp.store.cache import (
+    CacheCounters,
+    CachedResponse,
+    CachePolicy,
+    CacheRequest,
+    CacheSize,
+)
 from codetune_lsp.store.db import (
     database_url,
     make_engine,
@@ -91,6 +97,7 @@ class Store:
         self.settings = settings or StoreSettings()
         self.cache_policy = CachePolicy.from_settings(self.settings)
         self.cache_counters = CacheCounters()
+        self._cache_size = CacheSize()  # used on the writer thread only
         self._writer = BatchWriter(engine, max_batch=max_batch)
         self._quick = QuickReader.for_engine(engine)
         # A per-instance callable, so unregistering it leaves other stores registered.
@@ -226,13 +233,13 @@ class Store:
             self.cache_counters.add("refused")
             return Pending.resolved(False)
         now = utcnow()
-        counters = self.cache_counters
+        counters, size = self.cache_counters, self._cache_size
 
         def put(conn: Connection) -> bool:
             if policy.refuse_reason(request, response, success):
                 counters.add("refused")
                 return False
-            cache_ops.put(conn, request, response, policy, now)
+            cache_ops.put(conn, request, response, policy, now, size)
             counters.add("stored")
             return True
 
@@ -241,16 +248,25 @@ class Store:
     def invalidate_cache(self, template_version_id: int) -> Pending[int]:
         """Drop cached responses of one template version; resolves to the number dropped."""
         return self._writer.submit(
-            lambda conn: cache_ops.invalidate_version(conn, template_version_id)
+            self._bulk(lambda conn: cache_ops.invalidate_version(conn, template_version_id))
         )
 
     def clear_cache(self) -> Pending[int]:
-        return self._writer.submit(cache_ops.clear)
+        return self._writer.submit(self._bulk(cache_ops.clear))
 
     def prune_cache(self) -> Pending[dict[str, int]]:
         """Delete expired entries and the least recently used ones above the cap."""
         cap = self.cache_policy.max_entries
-        return self._writer.submit(lambda conn: cache_ops.prune(conn, utcnow(), cap))
+        return self._writer.submit(self._bulk(lambda conn: cache_ops.prune(conn, utcnow(), cap)))
+
+    def _bulk(self, fn: Callable[[Connection], T]) -> Callable[[Connection], T]:
+        """``fn`` deleting cache entries in bulk: the running count is taken again after it."""
+
+        def run(conn: Connection) -> T:
+            self._cache_size.forget()
+            return fn(conn)
+
+        return run
 
     def cache_stats(self) -> dict[str, Any]:
         """Entries, size, hits and expired entries, the recorded hit rate, and the policy."""

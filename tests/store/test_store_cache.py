@@ -121,6 +121,31 @@ async def test_lru_eviction_at_the_cap(store: Store, clock: Callable[[float], No
         assert await store.cache_get(r) is not None
 
 
+async def test_the_cap_holds_with_the_running_count(
+    store: Store, store_factory: Any, clock: Callable[[float], None]
+) -> None:
+    """The eviction runs only over the cap, from a running count that replacing an entry,
+    clearing, and another process's writes (seen at the recount) keep right."""
+    store.cache_policy = store.cache_policy.__class__(max_entries=3)
+    for p in "abc":
+        await store.cache_put(req(prompt=p), CachedResponse(p))
+    await store.cache_put(req(prompt="a"), CachedResponse("a2"))  # replaced: still 3
+    assert entries(store) == 3
+    await store.cache_put(req(prompt="d"), CachedResponse("d"))
+    assert entries(store) == 3
+    assert await store.cache_get(req(prompt="b")) is None  # least recently used went
+    assert await store.clear_cache() == 3
+    for p in "efgh":
+        await store.cache_put(req(prompt=p), CachedResponse(p))
+    assert entries(store) == 3
+    other = store_factory()  # another process filling the same table past the cap
+    for p in "ijklm":
+        await other.cache_put(req(prompt=p), CachedResponse(p))
+    store._cache_size.recount_every = 1
+    await store.cache_put(req(prompt="n"), CachedResponse("n"))
+    assert entries(store) == 3
+
+
 async def test_errors_are_never_cached(store: Store) -> None:
     request = req()
     assert await store.cache_put(request, CachedResponse("partial"), success=False) is False
