@@ -244,8 +244,14 @@ def session(
     cmd: list[str], env: dict[str, str], box: Sandbox, requests: int, salt: str
 ) -> dict[str, Any]:
     """One server's session; ``salt`` makes its text unlike any earlier session's, so the
-    store's response cache, which outlives a process, holds nothing for it."""
-    base = f"# session {salt}\n" + python_file(LINES - 1)
+    store's response cache, which outlives a process, holds nothing for it. It ends every
+    tenth line as a comment, so every prompt window holds it (on line 1 alone, it fell
+    outside most windows, and a third of the requests were answered from the cache)."""
+    lines = (f"# session {salt}\n" + python_file(LINES - 1)).split("\n")
+    base = "\n".join(
+        f"{line}  # {salt}" if n % 10 == 5 and line.strip() else line
+        for n, line in enumerate(lines)
+    )
     path = box.workspace / "peers.py"
     path.write_text(base, encoding="utf-8")
     uri = path.as_uri()
@@ -260,7 +266,9 @@ def session(
         lines = text.split("\n")
         # Cursor at the end of non-blank lines, walking the file; an edit every third request
         # inserts a comment above the next cursor, so every request differs from the others.
-        targets = [i for i, line in enumerate(lines[:-1]) if line.strip()]
+        targets = [  # not a salted line: a cursor after a comment asks for nothing
+            i for i, line in enumerate(lines[:-1]) if line.strip() and not line.endswith(salt)
+        ]
         samples: list[float] = []
         first = None
         empty = 0
