@@ -179,7 +179,8 @@ async def test_pull_diagnostics_with_result_ids(tmp_path: Path, tiny_llama_path:
 async def test_builtin_templates_run_and_invalid_output_never_crashes(
     tmp_path: Path, tiny_llama_path: Path
 ) -> None:
-    client, uri = await started(tmp_path, tiny_llama_path)  # the built-in security and quality
+    both = 'templates = ["diagnostics.security", "diagnostics.quality"]\n'
+    client, uri = await started(tmp_path, tiny_llama_path, extra=both)
     try:
         open_doc(client, uri, SOURCE)
         for _ in range(300):
