@@ -228,7 +228,8 @@ def bandit(
 ) -> None:
     """bandit on the security suite, per CWE class, next to a product run's figures.
 
-    Without --run, the newest finished security run in the store is the comparison.
+    Without --run, the newest finished run of the suite that reports findings (any mode but
+    fix) is the comparison.
     """
     from codetune_lsp.cli._store import opened_store
     from codetune_lsp.evaluation.bandit_peer import COVERED, BanditMissing, run_bandit
@@ -246,8 +247,8 @@ def bandit(
             if run_id:
                 product = store.read(lambda s: repo.get_run(s, run_id))
             else:
-                runs = store.read(lambda s: repo.list_runs(s, suite_name, "finished", 1))
-                product = runs[0] if runs else None
+                runs = store.read(lambda s: repo.list_runs(s, suite_name, "finished", 20))
+                product = next((r for r in runs if r.mode != "fix"), None)  # findings, not fixes
         except EvalStoreError as exc:
             _fail(str(exc))
     ours = (product.summary or {}).get("per_cwe", {}) if product else {}
