@@ -36,7 +36,7 @@ SOURCE = (
     "    result = subprocess.call(cmd, shell=True)\n"
     "    return result\n"
 )
-FORCED_DIAGNOSTICS = 'templates = ["diagnostics.forced"]\n'
+FORCED_DIAGNOSTICS = 'templates = ["diagnostics.forced"]\nrules = []\n'
 
 
 @dataclass
