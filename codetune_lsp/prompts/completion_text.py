@@ -225,6 +225,36 @@ def _suffix_join(lines: list[str], following: list[str]) -> int | None:
     return None
 
 
+def _opener_depth(suffix: str, ctx: CursorContext) -> int | None:
+    """The depth of the block opener the hole must end with, or None when it needs none.
+
+    When the code below the cursor is indented deeper than the completion's own lines
+    start, that code is the body of a block whose opening line is missing: the completion
+    has to end by opening it, one indentation level above the code below.
+    """
+    after = [line for line in _lines_after_cursor(suffix) if line.strip()]
+    if not after or after[0].lstrip().startswith("#"):
+        return None
+    start = _width(ctx.line_prefix) + (
+        len(ctx.indent_unit.expandtabs(4)) if ctx.line_prefix.rstrip().endswith(":") else 0
+    )
+    below = _width(after[0])
+    unit = len(ctx.indent_unit.expandtabs(4)) or 4
+    return below - unit if below > start and below - unit >= start else None
+
+
+def _opener_end(lines: list[str], ctx: CursorContext, depth: int | None) -> int | None:
+    """How many lines to keep so the completion ends with the block opener the code below
+    needs (the first line at ``depth`` that opens a block), or None."""
+    if depth is None:
+        return None
+    for index, line in enumerate(lines):
+        code = (ctx.line_prefix + line) if index == 0 else line
+        if code.strip() and _width(code) == depth and code.split("#", 1)[0].rstrip().endswith(":"):
+            return index + 1
+    return None
+
+
 def _drop_suffix_overlap(text: str, ctx: CursorContext, suffix: str) -> str:
     """Remove the end of the completion that the document already has after the cursor."""
     if ctx.line_suffix.strip():
@@ -265,6 +295,7 @@ class CompletionShape:
         self.suffix = suffix
         self.ctx = CursorContext.from_text(prefix, suffix)
         self.following = _following_code(suffix) if self.ctx.multiline else []
+        self.opener_depth = _opener_depth(suffix, self.ctx) if self.ctx.multiline else None
 
     def complete(self, raw: str) -> bool:
         """True once more text cannot change what ``finish`` keeps: a single line has
@@ -306,6 +337,9 @@ class CompletionShape:
         lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
         joined = _suffix_join(lines, self.following)
         lines = _cut_scope(lines if joined is None else lines[:joined], ctx)
+        if joined is None:  # a join already ends the completion where the code below starts
+            opened = _opener_end(lines, ctx, self.opener_depth)
+            lines = lines if opened is None else lines[:opened]
         text = "\n".join(line.rstrip() for line in lines)
         text = _drop_suffix_overlap(text, ctx, suffix)
         text = _match_indentation(text, ctx)

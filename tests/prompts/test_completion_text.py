@@ -183,6 +183,28 @@ def test_a_generation_may_end_where_the_answer_is_complete_and_nothing_changes(
     assert shape.finish(raw[:ends]) == shape.finish(raw) == postprocess(raw, prefix, suffix)
 
 
+def test_a_hole_above_an_indented_body_ends_with_the_block_opener_it_needs() -> None:
+    suffix = "\n        balance += op\n        if balance < 0:\n            return True\n"
+    raw = "for op in operations:\n        balance -= op\n\n    return False"
+    assert postprocess(raw, "def below(operations):\n    balance = 0\n    ", suffix) == (
+        "for op in operations:"
+    )
+    # two levels down: the opener one level above the code below, not the first opener
+    nested = "for i in xs:\n        for j in ys:\n            total += i * j\n"
+    assert postprocess(nested, "def f(xs, ys):\n    ", "\n            x = 1\n") == (
+        "for i in xs:\n        for j in ys:"
+    )
+    # a completion that reaches the code below ends there, inside the block it opened
+    joined = "for n in xs:\n        total += n\n        product *= n\n    return total, product"
+    assert postprocess(
+        joined, "def f(xs):\n    ", "\n        product *= n\n    return total, product\n"
+    ) == ("for n in xs:\n        total += n")
+    # code below at the cursor's own depth asks for no opener
+    assert postprocess("x = 1\n    y = 2", "def f():\n    ", "\n    return x\n") == (
+        "x = 1\n    y = 2"
+    )
+
+
 def test_a_body_that_stays_in_its_block_is_never_complete_early() -> None:
     shape = CompletionShape("def first(xs):\n    ", "\n")
     body = "for x in xs:\n        if x:\n            return x\n    return None"
