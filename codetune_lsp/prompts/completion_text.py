@@ -177,12 +177,14 @@ def _cut_repetition(lines: list[str]) -> list[str]:
     return lines
 
 
-def _scope_end(lines: list[str], ctx: CursorContext) -> int | None:
+def _scope_end(lines: list[str], ctx: CursorContext, floor: int | None = None) -> int | None:
     """How many lines stay inside the block the cursor is in, or None while all do.
 
     After a block opener the block is deeper than the opener's line, so a line back at
     that depth ends it (a closing bracket there is kept). Elsewhere siblings at the
-    cursor's depth belong to the block and only a shallower line ends it.
+    cursor's depth belong to the block and only a shallower line ends it. With a
+    ``floor`` (no code follows the cursor in its function: the answer may finish the
+    function), only a line at or above the function's own depth ends it.
     """
     base = len(ctx.indent.expandtabs(4))
     opened = ctx.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
@@ -190,19 +192,44 @@ def _scope_end(lines: list[str], ctx: CursorContext) -> int | None:
         if not line.strip():
             continue
         depth = len(line[: len(line) - len(line.lstrip())].expandtabs(4))
+        if floor is not None:
+            if depth <= floor:
+                return index
+            continue
         if depth < base or (opened and depth == base):
             closes = opened and depth == base and line.lstrip()[:1] in ")]}"
             return index + 1 if closes else index
     return None
 
 
-def _cut_scope(lines: list[str], ctx: CursorContext) -> list[str]:
-    """Keep the lines inside the cursor's block, without trailing blank lines."""
-    end = _scope_end(lines, ctx)
+def _cut_scope(lines: list[str], ctx: CursorContext, floor: int | None = None) -> list[str]:
+    """Keep the lines inside the cursor's block, without trailing blank lines (and, where
+    the answer finishes a function, without a trailing block opener that has no body)."""
+    end = _scope_end(lines, ctx, floor)
     kept = lines if end is None else lines[:end]
-    while kept and not kept[-1].strip():
+    while kept and (
+        not kept[-1].strip()
+        or (
+            floor is not None and len(kept) > 1 and kept[-1].split("#", 1)[0].rstrip().endswith(":")
+        )
+    ):
         kept = kept[:-1]
     return kept
+
+
+def _function_floor(prefix: str, suffix: str, ctx: CursorContext) -> int | None:
+    """The depth of the function around the cursor when no code follows the cursor in it
+    (the answer may then finish the function), else None."""
+    if any(line.strip() for line in _lines_after_cursor(suffix)) or ctx.line_suffix.strip():
+        return None
+    cursor = _width(ctx.line_prefix) if ctx.line_prefix.strip() else len(ctx.indent.expandtabs(4))
+    for line in reversed(prefix.split("\n")[:-1]):
+        stripped = line.lstrip()
+        if stripped.startswith(("def ", "async def ")) and _width(line) < cursor:
+            return _width(line)
+        if stripped and _width(line) == 0 and not stripped.startswith(("@", "#", ")")):
+            return None  # module-level code: no function around the cursor
+    return None
 
 
 def _following_code(suffix: str) -> list[str]:
@@ -296,6 +323,7 @@ class CompletionShape:
         self.ctx = CursorContext.from_text(prefix, suffix)
         self.following = _following_code(suffix) if self.ctx.multiline else []
         self.opener_depth = _opener_depth(suffix, self.ctx) if self.ctx.multiline else None
+        self.floor = _function_floor(prefix, suffix, self.ctx) if self.ctx.multiline else None
 
     def complete(self, raw: str) -> bool:
         """True once more text cannot change what ``finish`` keeps: a single line has
@@ -314,7 +342,7 @@ class CompletionShape:
         first = [self.ctx.line_prefix + lines[0], *lines[1:]]
         return (
             len(_cut_repetition(first)) < len(lines)
-            or _scope_end(lines, self.ctx) is not None
+            or _scope_end(lines, self.ctx, self.floor) is not None
             or _suffix_join(lines, self.following) is not None
         )
 
@@ -336,7 +364,7 @@ class CompletionShape:
         # Compare with the cursor line's own text in front, so the first line lines up.
         lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
         joined = _suffix_join(lines, self.following)
-        lines = _cut_scope(lines if joined is None else lines[:joined], ctx)
+        lines = _cut_scope(lines if joined is None else lines[:joined], ctx, self.floor)
         if joined is None:  # a join already ends the completion where the code below starts
             opened = _opener_end(lines, ctx, self.opener_depth)
             lines = lines if opened is None else lines[:opened]

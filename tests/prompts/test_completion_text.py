@@ -167,7 +167,14 @@ OVERSHOOTS = [
     # Mid-line: the rest of the line, then more lines.
     ("total = a + ", "\n", "b * 2\nprint(total)\nprint(a)\n"),
     # After a block opener: the block, then a sibling at the opener's depth.
-    ("def f(xs):\n    for x in xs:", "\n", "\n        yield x\n    return None\n\nx = 1\n"),
+    (
+        "def f(xs):\n    for x in xs:",
+        "\n\n\nprint(list(f([1])))\n",
+        "\n        yield x\n    return None\n\nx = 1\n",
+    ),
+    # At the end of a function with nothing after it: the rest of the function, then code
+    # outside it.
+    ("def f(xs):\n    for x in xs:\n        ", "\n", "yield x\n    return None\n\nx = 1\ny = 2\n"),
     # A line repeated: the model loops.
     ("def f():\n    ", "\n", "x = 1\n    x = 1\n    x = 1\n    x = 1\n    x = 1\n"),
 ]
@@ -202,6 +209,18 @@ def test_a_hole_above_an_indented_body_ends_with_the_block_opener_it_needs() -> 
     # code below at the cursor's own depth asks for no opener
     assert postprocess("x = 1\n    y = 2", "def f():\n    ", "\n    return x\n") == (
         "x = 1\n    y = 2"
+    )
+
+
+def test_with_nothing_after_the_cursor_the_answer_may_finish_the_function() -> None:
+    prefix = "def has_zero(xs):\n    for x in xs:\n        if x == 0:\n            "
+    raw = "    return True\n    return False\n\n\ndef other():\n    pass\n"
+    assert postprocess(raw, prefix, "\n") == "return True\n    return False"
+    # code after the cursor keeps the answer in the cursor's block
+    assert postprocess(raw, prefix, "\n    return False\n") == "return True"
+    # a last line that opens a block with no body is dropped
+    assert postprocess("return 1\n    else:\n", "def f(n):\n    if n:\n        ", "\n") == (
+        "return 1"
     )
 
 
