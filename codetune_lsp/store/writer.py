@@ -374,10 +374,14 @@ def insert_if_absent(conn: Connection, table: Table) -> Any:
     statement = _IF_ABSENT.get(key)
     if statement is None:
         if conn.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            statement = pg_insert(table).on_conflict_do_nothing()
         else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
-        statement = _IF_ABSENT[key] = dialect_insert(table).on_conflict_do_nothing()
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            statement = sqlite_insert(table).on_conflict_do_nothing()
+        _IF_ABSENT[key] = statement
     return statement
 
 
