@@ -18,14 +18,19 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Connection, Table, case, delete, func, select, update
+from sqlalchemy import Connection, Table, bindparam, case, delete, func, select, update
 
 from codetune_lsp.redaction import redact
 from codetune_lsp.settings import StoreSettings
 from codetune_lsp.store.canonical import canonical_hash
 from codetune_lsp.store.tables import CacheEntry, Execution
+from codetune_lsp.store.writer import insert_if_absent
 
 CACHE: Table = CacheEntry.__table__  # type: ignore[assignment]
+# Built once, so SQLAlchemy keeps its compiled form; the columns to set come with the values.
+_REPLACE = update(CACHE).where(CACHE.c.key == bindparam("old_key"))
+_TOUCH = _REPLACE.values(hits=CACHE.c.hits + 1)
+_ROWCOUNT = {"preserve_rowcount": True}
 
 
 def request_key(request: Mapping[str, Any]) -> str:
@@ -188,9 +193,7 @@ def lookup(conn: Connection, key: str, now: datetime) -> CachedResponse | None:
 
 
 def touch(conn: Connection, key: str, now: datetime) -> None:
-    conn.execute(
-        update(CACHE).where(CACHE.c.key == key).values(last_used_at=now, hits=CACHE.c.hits + 1)
-    )
+    conn.execute(_TOUCH, {"old_key": key, "last_used_at": now})
 
 
 def put(
@@ -205,25 +208,29 @@ def put(
 
     With ``size`` (the writer's running count) the eviction query runs only when the count
     is over the cap; without it, on every put."""
-    key = request.key
-    replaced = conn.execute(delete(CACHE).where(CACHE.c.key == key)).rowcount or 0
-    conn.execute(
-        CACHE.insert().values(
-            key=key,
-            template_version_id=request.template_version_id,
-            backend=request.backend,
-            model_id=request.model_id,
-            output=response.output,
-            finish_reason=response.finish_reason,
-            input_tokens=response.input_tokens,
-            output_tokens=response.output_tokens,
-            size_bytes=len(response.output.encode("utf-8")),
-            hits=0,
-            created_at=now,
-            expires_at=now + policy.ttl if policy.ttl is not None else None,
-            last_used_at=now,
-        )
-    )
+    row = {
+        "key": request.key,
+        "template_version_id": request.template_version_id,
+        "backend": request.backend,
+        "model_id": request.model_id,
+        "output": response.output,
+        "finish_reason": response.finish_reason,
+        "input_tokens": response.input_tokens,
+        "output_tokens": response.output_tokens,
+        "size_bytes": len(response.output.encode("utf-8")),
+        "hits": 0,
+        "created_at": now,
+        "expires_at": now + policy.ttl if policy.ttl is not None else None,
+        "last_used_at": now,
+    }
+    # A put follows a miss, so the key is almost always new: one INSERT that does nothing on
+    # a conflict, and an UPDATE of the row only when it was there (an expired entry).
+    # (psycopg reports an INSERT's rowcount only when asked to keep it.)
+    replaced = 0
+    inserted = conn.execute(insert_if_absent(conn, CACHE), row, execution_options=_ROWCOUNT)
+    if not inserted.rowcount:
+        conn.execute(_REPLACE, {"old_key": row.pop("key"), **row})
+        replaced = 1
     if size is None:
         return evict_over_cap(conn, policy.max_entries)
     if size.entries is None or size.puts >= size.recount_every:
@@ -231,7 +238,11 @@ def put(
     else:
         entries = size.entries + 1 - replaced
     size.puts += 1
-    evicted = evict_over_cap(conn, policy.max_entries) if entries > policy.max_entries else 0
+    evicted = 0
+    if entries > policy.max_entries:
+        evicted = evict_over_cap(conn, policy.max_entries)
+        if not evicted:  # the running count was high (a batch that ran twice): count again
+            entries = count(conn)
     size.entries = entries - evicted
     return evicted
 

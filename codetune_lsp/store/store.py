@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, exists, select
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from codetune_lsp.paths import Paths
@@ -46,7 +47,7 @@ from codetune_lsp.store.db import (
 from codetune_lsp.store.ids import new_ulid
 from codetune_lsp.store.migrate import upgrade
 from codetune_lsp.store.records import EXECUTIONS, ExecutionRecord, build_execution_row
-from codetune_lsp.store.tables import FEEDBACK_KINDS, Execution, Feedback, utcnow
+from codetune_lsp.store.tables import FEEDBACK_KINDS, Feedback, utcnow
 from codetune_lsp.store.writer import BatchWriter, Pending
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ T = TypeVar("T")
 MAX_COMMENT_CHARS = 4000
 # Up to this size a prompt's cache lookup (secret scan included) runs on the caller's thread.
 QUICK_PROMPT_CHARS = 32_000
+FEEDBACK: Table = Feedback.__table__  # type: ignore[assignment]
+FEEDBACK_INSERT = FEEDBACK.insert()  # built once: SQLAlchemy keeps its compiled form
 
 
 class UnknownExecutionError(LookupError):
@@ -174,19 +177,20 @@ class Store:
         created_at = utcnow()
 
         def insert(conn: Connection) -> int:
-            known = conn.execute(select(exists().where(Execution.id == execution_id))).scalar()
-            if not known:
-                raise UnknownExecutionError(f"no execution with id {execution_id!r}")
+            # One statement: the foreign key refuses an unknown execution id (kind and rating
+            # were checked above, so no other constraint can fail).
             text = redact(comment)[:MAX_COMMENT_CHARS] if comment is not None else None
-            result = conn.execute(
-                Feedback.__table__.insert().values(
-                    execution_id=execution_id,
-                    kind=kind,
-                    rating=rating,
-                    comment=text,
-                    created_at=created_at,
-                )
-            )
+            row = {
+                "execution_id": execution_id,
+                "kind": kind,
+                "rating": rating,
+                "comment": text,
+                "created_at": created_at,
+            }
+            try:
+                result = conn.execute(FEEDBACK_INSERT, row)
+            except IntegrityError as exc:
+                raise UnknownExecutionError(f"no execution with id {execution_id!r}") from exc
             assert result.inserted_primary_key is not None
             return int(result.inserted_primary_key[0])
 

@@ -5,10 +5,14 @@ Callers on the asyncio event loop only put an item on a queue (microseconds) and
 ONE write transaction and resolves each item's future only after the COMMIT returned. So a
 resolved future means "durably recorded" and a caller that awaits it knows.
 
-Failure isolation: each group of rows and each call runs inside a savepoint, so one bad item
-(a foreign key that does not exist, a validation error) fails alone and the rest of the batch
-commits. A transaction-level failure (disk full, lock timeout) is retried a few times, then
-every item of the batch fails with that error.
+Failure isolation: a batch first runs without savepoints (each costs two statements, and
+almost every batch succeeds). When an item fails (a foreign key that does not exist, a
+validation error), that transaction is rolled back and the batch runs again with each group of
+rows and each call inside a savepoint of its own, so the bad item fails alone and the rest of
+the batch commits. A one-item batch needs no second run: its failure is that item's. Calls may
+therefore run more than once (as they already may when a transaction is retried), so their
+effects outside the database must tolerate that. A transaction-level failure (disk full, lock
+timeout) is retried a few times, then every item of the batch fails with that error.
 """
 
 from __future__ import annotations
@@ -223,7 +227,7 @@ class BatchWriter:
         delay = 0.05
         for attempt in range(TRANSACTION_RETRIES):
             try:
-                outcomes = self._transaction(work)
+                outcomes = self._commit(work)
             except Exception as exc:
                 self._reset_connection()
                 if attempt + 1 < TRANSACTION_RETRIES and _retryable(exc):
@@ -253,7 +257,19 @@ class BatchWriter:
                 pass
             self._conn = None
 
-    def _transaction(self, work: list[tuple[Any, Any]]) -> list[tuple[bool, Any]]:
+    def _commit(self, work: list[tuple[Any, Any]]) -> list[tuple[bool, Any]]:
+        """Commit ``work`` in one transaction; each item's (ok, value or error).
+
+        First without savepoints; when an item fails, that transaction is rolled back and,
+        unless the item was alone, the batch runs again with one savepoint per item."""
+        try:
+            return self._transaction(work, isolate=False)
+        except _ItemFailedError as failed:
+            if len(work) == 1:
+                return [(False, failed.error)]
+        return self._transaction(work, isolate=True)
+
+    def _transaction(self, work: list[tuple[Any, Any]], isolate: bool) -> list[tuple[bool, Any]]:
         conn = self._connection()
         outcomes: list[tuple[bool, Any]] = [(False, None)] * len(work)
         with conn.begin():
@@ -268,9 +284,14 @@ class BatchWriter:
                         and work[end][0].table is item.table
                     ):
                         end += 1
-                    self._insert_group(conn, work, index, end, outcomes)
+                    if isolate:
+                        self._insert_group(conn, work, index, end, outcomes)
+                    else:
+                        _unisolated(_insert, conn, item.table, [w[1] for w in work[index:end]])
+                        for i in range(index, end):
+                            outcomes[i] = (True, work[i][0].result)
                     index = end
-                else:
+                elif isolate:
                     try:
                         with conn.begin_nested():
                             outcomes[index] = (True, item.fn(conn))
@@ -278,6 +299,9 @@ class BatchWriter:
                         if _transaction_level(exc):
                             raise
                         outcomes[index] = (False, exc)
+                    index += 1
+                else:
+                    outcomes[index] = (True, _unisolated(item.fn, conn))
                     index += 1
         return outcomes
 
@@ -313,6 +337,24 @@ class BatchWriter:
                 outcomes[i] = (False, exc)
 
 
+class _ItemFailedError(Exception):
+    """An item failed in a batch run without savepoints (the transaction must roll back)."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _unisolated(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)``; an item-level error becomes :class:`_ItemFailedError`."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        if _transaction_level(exc):
+            raise
+        raise _ItemFailedError(exc) from exc
+
+
 def _insert(conn: Connection, table: Table, built: list[Any]) -> None:
     side: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = {}
     for _row, extras in built:
@@ -325,14 +367,25 @@ def _insert(conn: Connection, table: Table, built: list[Any]) -> None:
 
 
 def insert_if_absent(conn: Connection, table: Table) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
+    """``INSERT ... ON CONFLICT DO NOTHING`` for SQLite and PostgreSQL (built once per dialect
+    and table: a statement object reused keeps its cache key, so SQLAlchemy need not work it
+    out again on every execution)."""
+    key = (conn.dialect.name, table)
+    statement = _IF_ABSENT.get(key)
+    if statement is None:
+        if conn.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+            statement = pg_insert(table).on_conflict_do_nothing()
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).on_conflict_do_nothing()
+            statement = sqlite_insert(table).on_conflict_do_nothing()
+        _IF_ABSENT[key] = statement
+    return statement
+
+
+_IF_ABSENT: dict[tuple[str, Table], Any] = {}
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -132,6 +133,42 @@ def test_a_bad_row_fails_alone_and_the_batch_commits(store: Store) -> None:
     for pending in good_before + good_after:
         assert _execution(store, pending.result(timeout=10)) is not None
     assert _execution(store, bad.id or "") is None
+
+
+def test_a_failing_call_in_a_batch_fails_alone_and_leaves_nothing(store: Store) -> None:
+    # Hold the writer so that everything after the blocker lands in one batch; that batch
+    # runs without savepoints first, fails, and runs again with one savepoint per item.
+    started, release = threading.Event(), threading.Event()
+
+    def blocker(conn: Any) -> None:
+        started.set()
+        assert release.wait(timeout=10)
+
+    held = store.writer.submit(blocker)
+    assert started.wait(timeout=10)
+    batches = store.writer.batches
+    first = store.record_execution(make_record())
+    unknown = store.add_feedback("NOPE", "rejected")
+    accepted = store.add_feedback(first.id or "", "accepted")
+
+    def half_then_fail(conn: Any) -> None:
+        row = {"hash": "f" * 64, "text": "half", "created_at": datetime.now(UTC)}
+        conn.execute(PromptText.__table__.insert(), row)
+        raise ValueError("broken call")
+
+    broken = store.writer.submit(half_then_fail)
+    last = store.record_execution(make_record())
+    release.set()
+    held.result(timeout=10)
+    with pytest.raises(UnknownExecutionError):
+        unknown.result(timeout=10)
+    with pytest.raises(ValueError, match="broken call"):
+        broken.result(timeout=10)
+    assert accepted.result(timeout=10) > 0
+    for pending in (first, last):
+        assert _execution(store, pending.result(timeout=10)) is not None
+    assert store.writer.batches == batches + 2  # the blocker's and this one
+    assert store.read(lambda s: s.get(PromptText, "f" * 64)) is None
 
 
 def test_feedback_kinds_and_validation(store: Store) -> None:
