@@ -415,13 +415,22 @@ def _hit(node: ast.AST, rule: str, severity: str, message: str, check: str) -> R
     return RuleHit(line, getattr(node, "end_lineno", line) or line, rule, severity, message, check)
 
 
-def flow_hits(tree: ast.Module) -> list[RuleHit]:
-    """Every flow rule's hits in a parsed module."""
+def function_flows(
+    tree: ast.Module,
+) -> list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, FunctionFlow]]:
+    """Each function of a parsed module with what its values are (read once per scan)."""
     aliases = import_aliases(tree)
-    hits = list(_module_hits(tree, aliases))
     clients = http_clients(tree, aliases)
-    for function in functions(tree):
-        flow = FunctionFlow.of(function, aliases, clients)
+    return [(function, FunctionFlow.of(function, aliases, clients)) for function in functions(tree)]
+
+
+def flow_hits(
+    tree: ast.Module,
+    flows: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, FunctionFlow]],
+) -> list[RuleHit]:
+    """Every flow rule's hits in a parsed module, given its ``function_flows``."""
+    hits = list(_module_hits(tree, import_aliases(tree)))
+    for function, flow in flows:
         for node in _own_nodes(function):
             if isinstance(node, ast.Call):
                 hits += _call_hits(node, flow)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from codetune_lsp.rules import RuleHit
 from codetune_lsp.rules.bandit_pass import INJECTION_TESTS, bandit_results, to_hit
-from codetune_lsp.rules.python_flow import FunctionFlow, flow_hits, functions, import_aliases
+from codetune_lsp.rules.python_flow import FunctionFlow, flow_hits, function_flows
 
 
 def scan_python(text: str) -> list[RuleHit]:
@@ -16,8 +16,9 @@ def scan_python(text: str) -> list[RuleHit]:
         tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return []
-    hits = flow_hits(tree)
-    validated_calls = _validated_call_lines(tree)
+    flows = function_flows(tree)
+    hits = flow_hits(tree, flows)
+    validated_calls = _validated_call_lines(flows)
     for issue in bandit_results(text):
         hit = to_hit(issue)
         if hit is None:
@@ -88,16 +89,16 @@ def _through_to_execution(tree: ast.Module, hit: RuleHit) -> RuleHit:
     return replace(hit, end_line=max(hit.end_line, first.end_lineno or first.lineno))
 
 
-def _validated_call_lines(tree: ast.Module) -> set[int]:
+def _validated_call_lines(
+    flows: list[tuple[ast.FunctionDef | ast.AsyncFunctionDef, FunctionFlow]],
+) -> set[int]:
     """Lines of calls whose every input is trusted and at least one was validated.
 
     bandit reports ``"... ORDER BY " + column`` whether or not ``column`` was checked
     against an allowlist first; this is where its injection findings are rechecked.
     """
-    aliases = import_aliases(tree)
     lines: set[int] = set()
-    for function in functions(tree):
-        flow = FunctionFlow.of(function, aliases)
+    for function, flow in flows:
         for node in ast.walk(function):
             if not isinstance(node, ast.Call):
                 continue
