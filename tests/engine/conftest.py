@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,27 @@ async def engine(tiny_llama_path: Path, tmp_path: Path) -> AsyncIterator[Engine]
     yield built
     await built.aclose()
     store.close()
+
+
+@contextlib.asynccontextmanager
+async def loopback_engine(tmp_path: Path, answer: Any) -> AsyncIterator[tuple[Engine, Any]]:
+    """An engine whose model profile ``loop`` is a loopback OpenAI-compatible server that
+    answers every completion with ``answer(seen)``; the built-in templates are seeded."""
+    from codetune_lsp.models.registry import create_backend
+    from codetune_lsp.store import open_store
+    from tests.models.servers import FakeServer
+
+    with FakeServer(answer) as fake:
+        profile = ModelProfile(
+            backend="openai", url=fake.url + "/v1", id="m", context_length=1024, max_retries=0
+        )
+        settings = Settings(models={"loop": profile})
+        store = open_store(settings, Paths(tmp_path / "c.toml", "t", tmp_path / "data", "t"))
+        library = PromptLibrary(store)
+        library.seed_builtins()
+        engine = Engine(settings, store, library, create_backend)
+        try:
+            yield engine, fake
+        finally:
+            await engine.aclose()
+            store.close()

@@ -11,10 +11,7 @@ import pytest
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.engine import Engine
 from codetune_lsp.features.diagnostics import Analyzer
-from codetune_lsp.models.registry import create_backend
-from codetune_lsp.paths import Paths
-from codetune_lsp.prompts.library import PromptLibrary
-from codetune_lsp.settings import ModelProfile, Settings
+from tests.engine.conftest import loopback_engine
 from tests.models.servers import FakeServer, Reply, Seen
 
 SHELL = (
@@ -32,22 +29,8 @@ def answer(seen: Seen) -> Reply:
 
 @pytest.fixture
 async def engine(tmp_path: Path) -> AsyncIterator[tuple[Engine, FakeServer]]:
-    from codetune_lsp.store import open_store
-
-    with FakeServer(answer) as fake:
-        profile = ModelProfile(
-            backend="openai", url=fake.url + "/v1", id="m", context_length=1024, max_retries=0
-        )
-        settings = Settings(models={"loop": profile})
-        store = open_store(settings, Paths(tmp_path / "c.toml", "t", tmp_path / "data", "t"))
-        library = PromptLibrary(store)
-        library.seed_builtins()
-        engine = Engine(settings, store, library, create_backend)
-        try:
-            yield engine, fake
-        finally:
-            await engine.aclose()
-            store.close()
+    async with loopback_engine(tmp_path, answer) as pair:
+        yield pair
 
 
 def doc(text: str, language: str = "python") -> DocumentSnapshot:
