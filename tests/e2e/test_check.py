@@ -126,16 +126,21 @@ def test_sarif_schema_rejects_a_broken_log() -> None:
     assert not validator.is_valid({"version": "2.1.0", "runs": [{"results": []}]})  # no tool
 
 
-def test_a_missing_model_exits_two_and_says_how_to_get_it(tmp_path: Path) -> None:
-    (tmp_path / "a.py").write_text(SOURCE)
+def unloadable_model_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a check whose diagnostics model cannot load."""
     (tmp_path / "config.toml").write_text(
         f'[models.gone]\nid = "{tmp_path / "no-model"}"\n\n[features.diagnostics]\nmodel = "gone"\n'
     )
-    env = {
+    return {
         **os.environ,
         "CODETUNE_CONFIG": str(tmp_path / "config.toml"),
         "CODETUNE_HOME": str(tmp_path / "d"),
     }
+
+
+def test_a_missing_model_exits_two_and_says_how_to_get_it(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text(SOURCE)
+    env = unloadable_model_env(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "codetune_lsp", "check", "a.py"],
         cwd=tmp_path,
@@ -152,15 +157,7 @@ EXAMPLES = Path(__file__).parents[2] / "examples"
 
 
 def test_rules_alone_find_the_weaknesses_without_loading_a_model(tmp_path: Path) -> None:
-    # The configured model cannot load: a check that touched it would exit 2.
-    (tmp_path / "config.toml").write_text(
-        f'[models.gone]\nid = "{tmp_path / "no-model"}"\n\n[features.diagnostics]\nmodel = "gone"\n'
-    )
-    env = {
-        **os.environ,
-        "CODETUNE_CONFIG": str(tmp_path / "config.toml"),
-        "CODETUNE_HOME": str(tmp_path / "d"),
-    }
+    env = unloadable_model_env(tmp_path)  # a check that touched the model would exit 2
     result = subprocess.run(
         [
             sys.executable,
