@@ -37,6 +37,19 @@ async def wait_published(client, uri: str) -> list[types.Diagnostic]:
     return published(client, uri)
 
 
+async def quick_fixes(client, uri: str, diagnostic: types.Diagnostic) -> list:
+    """The quick fixes the server lists for one of its diagnostics."""
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            range=diagnostic.range,
+            context=types.CodeActionContext(
+                diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix]
+            ),
+        )
+    )
+
+
 async def stop(client) -> None:
     await client.shutdown_session()
     await client.stop()
@@ -60,15 +73,7 @@ async def test_findings_are_pushed_on_open_with_cwe_codes(
         assert diagnostic.data["template"] == "diagnostics.forced"
         # each finding gets the AI quick fix, with no model call to list it
         before = [(await count_at_least(tmp_path, "SELECT count(*) FROM executions"),)]
-        actions = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=diagnostic.range,
-                context=types.CodeActionContext(
-                    diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix]
-                ),
-            )
-        )
+        actions = await quick_fixes(client, uri, diagnostic)
         (fix,) = actions
         assert fix.kind == types.CodeActionKind.QuickFix and fix.title.startswith("AI: Fix")
         assert history(tmp_path, "SELECT count(*) FROM executions") == before
@@ -88,15 +93,7 @@ async def test_rule_findings_are_pushed_without_a_model_call_and_offer_the_ai_fi
         assert diagnostic.data["template"] == "rules:bandit B602"
         assert "argument list" in diagnostic.message  # what to do, not only what was found
         assert history(tmp_path, "SELECT count(*) FROM executions") in ([], [(0,)])
-        actions = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=diagnostic.range,
-                context=types.CodeActionContext(
-                    diagnostics=[diagnostic], only=[types.CodeActionKind.QuickFix]
-                ),
-            )
-        )
+        actions = await quick_fixes(client, uri, diagnostic)
         assert [a.title[:7] for a in actions] == ["AI: Fix"]
     finally:
         await stop(client)
