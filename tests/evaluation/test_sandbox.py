@@ -12,7 +12,9 @@ import pytest
 
 from codetune_lsp.evaluation.sandbox import Limits, run_python
 
-LIMITS = Limits(timeout_s=5, cpu_s=5)
+# The CPU limit above the wall-clock one: a busy loop then always ends by the timeout (with
+# equal limits the kernel's CPU kill and the timeout raced, and either could win).
+LIMITS = Limits(timeout_s=5, cpu_s=10)
 
 
 def _run(program: str):  # type: ignore[no-untyped-def]
