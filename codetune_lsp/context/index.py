@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from codetune_lsp.context.files import SourceFile
-from codetune_lsp.context.symbols import Definition, python_definitions
+from codetune_lsp.context.symbols import Definition, python_definitions, star_imports
 
 WINDOW_LINES = 20
 WINDOW_STRIDE = 10
@@ -87,6 +87,7 @@ class _File:
     windows: list[int] = field(default_factory=list)
     terms: tuple[str, ...] = ()  # every term of the file, for removal
     definitions: list[Definition] = field(default_factory=list)
+    star_imports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,17 @@ class ParsedFile:
     definitions: list[Definition]
     stamp: tuple[int, int] = (0, 0)
     stride_bytes: array[int] = field(default_factory=lambda: array("I"))
+    star_imports: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FileSymbols:
+    """What a Python file offers to a ``module.`` access: its own definitions and the
+    modules it re-exports with ``from … import *``."""
+
+    relative: str
+    definitions: list[Definition]
+    star_imports: tuple[str, ...]
 
 
 def stride_offsets(data: bytes) -> array[int]:
@@ -134,9 +146,11 @@ def parse_file(path: Path, relative: str, language: str, source: SourceFile) -> 
             windows.append((start, end, counts))
         if end >= len(lines):
             break
-    definitions = python_definitions(text) if language == "python" else []
+    python = language == "python"
+    definitions = python_definitions(text) if python else []
+    stars = star_imports(text, relative) if python and "import *" in text else ()
     offsets = stride_offsets(source.data)
-    return ParsedFile(path, relative, language, windows, definitions, source.stamp, offsets)
+    return ParsedFile(path, relative, language, windows, definitions, source.stamp, offsets, stars)
 
 
 def module_names(relative: str) -> list[str]:
@@ -148,6 +162,8 @@ def module_names(relative: str) -> list[str]:
     parts = list(pure.with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
+    if not parts:
+        return [""]  # the package the workspace root is
     return [".".join(parts[i:]) for i in range(len(parts))]
 
 
@@ -194,6 +210,7 @@ class WorkspaceIndex:
                     posting.append(window << 8 | min(tf, MAX_TF))
             entry.terms = tuple({sys.intern(t) for _, _, c in parsed.windows for t in c})
             entry.definitions = parsed.definitions
+            entry.star_imports = parsed.star_imports
             for definition in parsed.definitions:
                 self._definitions.setdefault(definition.name, []).append((entry, definition))
             for name in module_names(parsed.relative):
@@ -330,6 +347,14 @@ class WorkspaceIndex:
     def definitions(self, name: str) -> list[tuple[Path, str, Definition]]:
         with self._lock:
             return [(f.path, f.relative, d) for f, d in self._definitions.get(name, [])]
+
+    def file_symbols(self, path: Path) -> FileSymbols | None:
+        """One indexed file's definitions (in file order) and star imports."""
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None:
+                return None
+            return FileSymbols(entry.relative, list(entry.definitions), entry.star_imports)
 
     def module_files(self, dotted: str) -> list[Path]:
         with self._lock:

@@ -26,6 +26,7 @@ from codetune_lsp.context.files import (
 )
 from codetune_lsp.context.index import Hit, WorkspaceIndex, parse_file
 from codetune_lsp.context.sources import (
+    MEMBER_AT_CURSOR,
     OpenDocument,
     Snippet,
     definitions,
@@ -65,7 +66,8 @@ class CrossFileContext:
         self.index = WorkspaceIndex()
         self._roots: list[Path] = []
         self._recent: dict[str, OpenDocument] = {}  # uri -> document, most recent last
-        self._stable: dict[str, tuple[int, CursorContext]] = {}  # uri -> (line, context)
+        # uri -> ((line, module before a dot at the cursor), context)
+        self._stable: dict[str, tuple[tuple[int, str], CursorContext]] = {}
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self.ready = threading.Event()
@@ -176,27 +178,31 @@ class CrossFileContext:
     ) -> CursorContext | None:
         """Snippets for a cursor at ``offset``; None when the document is not under an
         allowed root. While the cursor stays on one line the answer is reused, so the
-        prompt's start (and the model's cached state for it) stays the same as you type."""
+        prompt's start (and the model's cached state for it) stays the same as you type;
+        only ``module.`` typed on it, for a module not asked for yet, renews it once."""
         real = path.resolve() if path is not None else None
         root = inside(real, self._roots) if real is not None else None
         if real is None or root is None:
             return None
-        line = text.count("\n", 0, offset)
+        member = MEMBER_AT_CURSOR.search(text[max(offset - 200, 0) : offset])
+        place = (text.count("\n", 0, offset), member.group(1) if member else "")
         stable = self._stable.get(uri)
-        if stable is not None and stable[0] == line:
-            return stable[1]
+        if stable is not None and stable[0][0] == place[0] and place[1] in ("", stable[0][1]):
+            return stable[1]  # same line, and no other module's members asked for
         relative = real.relative_to(root).as_posix()
         prefix, suffix = text[:offset], text[offset:]
-        found = self._snippets(uri, real, relative, language, text, prefix, suffix, switches)
+        found = self._snippets(
+            uri, real, (root.name, relative), language, text, prefix, suffix, switches
+        )
         context = CursorContext(tuple(found), root.name, relative)
-        self._stable[uri] = (line, context)
+        self._stable[uri] = (place, context)
         return context
 
     def _snippets(
         self,
         uri: str,
         path: Path,
-        relative: str,
+        place: tuple[str, str],  # the root's folder name, the path relative to it
         language: str,
         text: str,
         prefix: str,
@@ -204,10 +210,11 @@ class CrossFileContext:
         switches: ContextSwitches,
     ) -> list[Snippet]:
         limit = switches.max_snippets
+        root_name, relative = place
         query = query_terms(prefix, suffix)
         found: list[Snippet] = []
         if switches.definitions and language == "python":
-            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1))
+            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1), root_name)
         if switches.open_documents:
             others = [d for u, d in reversed(self._recent.items()) if u != uri]
             found += open_documents(others, query, language)

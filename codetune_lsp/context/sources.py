@@ -2,7 +2,8 @@
 
 - definitions: the names used just before the cursor that the current file does not
   define, looked up in the index; a definition in a module the file imports wins, and an
-  ambiguous name (defined in several files, none imported) is left out;
+  ambiguous name (defined in several files, none imported) is left out; with the cursor
+  after ``module.`` (a module the file imports), that module's outline comes first;
 - open documents: the window of each other open document (most recently edited first)
   that shares the most identifiers with the code around the cursor (Jaccard);
 - retrieval: the best BM25 windows of the rest of the workspace.
@@ -14,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from codetune_lsp.context.index import WINDOW_LINES, WINDOW_STRIDE, Hit, WorkspaceIndex, terms
@@ -30,6 +32,13 @@ FROM_IMPORT = re.compile(
     r"^[ \t]*from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.MULTILINE
 )
 PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:\s*,\s*[\w.]+)*)", re.MULTILINE)
+IMPORT_ALIAS = re.compile(r"^[ \t]*import[ \t]+([\w.]+)[ \t]+as[ \t]+(\w+)", re.MULTILINE)
+MEMBER_AT_CURSOR = re.compile(r"([A-Za-z_]\w*)\.(\w*)$")
+WORD_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+OUTLINE_CHARS = 1_200
+NAMESPACE_FILES = 300
+CONSTANT_SHOWN = 60
+SIGNATURE_SHOWN = 110
 DEFINED_HERE = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*=", re.M)
 
 
@@ -101,34 +110,146 @@ def imported_modules(text: str, relative: str) -> list[str]:
             module = ".".join([*base, module] if module else base)
         if module:
             found.append(module)
-            for part in names.strip("()").split(","):
-                name = part.split()[0] if part.split() else ""
-                if name.isidentifier():
-                    found.append(f"{module}.{name}")
+        for part in names.strip("()").split(","):
+            name = part.split()[0] if part.split() else ""
+            if name.isidentifier():
+                found.append(f"{module}.{name}" if module else name)
     for group in PLAIN_IMPORT.findall(head):
         found.extend(part.strip() for part in group.split(","))
     return found
 
 
-def _module_files(index: WorkspaceIndex, dotted: str) -> list[Path]:
+def module_aliases(text: str, relative: str) -> dict[str, str]:
+    """The dotted module each module name bound by an import stands for (``nx`` for
+    ``import networkx as nx``, ``util`` for ``from . import util``); the names ``from``
+    imports bind may be modules or not, which the index decides."""
+    head = "\n".join(text.split("\n", IMPORT_LINES)[:IMPORT_LINES])
+    aliases: dict[str, str] = {}
+    for module in imported_modules(text, relative):
+        aliases.setdefault(module.rsplit(".", 1)[-1], module)
+    for group in PLAIN_IMPORT.findall(head):
+        for part in group.split(","):
+            aliases.setdefault(part.strip().split(".")[0], part.strip().split(".")[0])
+    for module, alias in IMPORT_ALIAS.findall(head):
+        aliases[alias] = module
+    return aliases
+
+
+def module_outline(
+    index: WorkspaceIndex,
+    text: str,
+    relative: str,
+    prefix: str,
+    query: Sequence[str],
+    root_name: str = "",
+) -> Snippet | None:
+    """With the cursor after ``name.`` where ``name`` is a module of the workspace that the
+    file imports, the first line of its definitions, up to ``OUTLINE_CHARS``: the ones
+    starting with what is typed after the dot first, then those whose names share the most
+    word parts with the code around the cursor, shown in file order."""
+    match = MEMBER_AT_CURSOR.search(prefix[-200:])
+    if match is None:
+        return None
+    module = module_aliases(text, relative).get(match.group(1))
+    files = _module_files(index, module, root_name) if module else []
+    if not files:
+        return None
+    found = _namespace(index, files[0], root_name)
+    if not found:
+        return None
+    typed, wanted = match.group(2), {part for word in query for part in word_parts(word)}
+    ranked = sorted(
+        (
+            (order, d)
+            for order, d in enumerate(found[1:])
+            if not d.name.startswith("_") and d.name.startswith(typed)
+        ),
+        key=lambda pair: (-len(wanted & word_parts(pair[1].name)), pair[0]),
+    )
+    shown: list[tuple[int, str]] = []
+    size = 0
+    for order, definition in ranked:
+        line = _first_line(definition.text)
+        if size + len(line) > OUTLINE_CHARS:
+            break
+        shown.append((order, line))
+        size += len(line) + 1
+    if not shown:
+        return None
+    shown.sort()
+    return Snippet("definition", found[0], 0, "\n".join(line for _, line in shown))
+
+
+def _namespace(index: WorkspaceIndex, path: Path, root_name: str) -> list:
+    """The module's relative path, then the definitions a ``module.`` access reaches: its
+    own, then those of the modules it star-imports, breadth first, at most
+    ``NAMESPACE_FILES`` files."""
+    first = index.file_symbols(path)
+    if first is None:
+        return []
+    found: list = [first.relative]
+    queue, seen = [first], {path}
+    while queue and len(seen) <= NAMESPACE_FILES:
+        symbols = queue.pop(0)
+        found.extend(symbols.definitions)
+        for dotted in symbols.star_imports:
+            for star in _module_files(index, dotted, root_name)[:1]:
+                nested = index.file_symbols(star) if star not in seen else None
+                seen.add(star)
+                if nested is not None:
+                    queue.append(nested)
+    return found
+
+
+@lru_cache(maxsize=65_536)
+def word_parts(identifier: str) -> frozenset[str]:
+    """Lower-case parts of an identifier: ``HF_HUB_CACHE`` and ``hfHubCache`` both give
+    ``hf``, ``hub``, ``cache`` (kept per name: outlines rank the same names again)."""
+    return frozenset(part.lower() for part in WORD_PART.findall(identifier))
+
+
+def _first_line(definition_text: str) -> str:
+    """A definition in one line: its signature joined, or a constant cut after its first
+    words."""
+    lines = definition_text.split("\n")
+    if not lines[0].startswith(("def ", "async def ", "class ")):
+        first = lines[0]
+        return first if len(first) <= CONSTANT_SHOWN else first[: CONSTANT_SHOWN - 3] + "..."
+    signature = []
+    for line in lines:
+        signature.append(line.strip())
+        if line.rstrip().endswith(":"):
+            break
+    joined = " ".join(signature).replace("( ", "(").replace(", )", ")").replace(" )", ")")
+    if len(joined) > SIGNATURE_SHOWN:
+        return joined[: SIGNATURE_SHOWN - 4] + " ..."
+    return joined if joined.endswith("...") else joined + " ..."
+
+
+def _module_files(index: WorkspaceIndex, dotted: str, root_name: str = "") -> list[Path]:
     """The files of module ``dotted``; with the workspace root inside the package, its
-    own absolute imports (``pkg.sub.mod``) are found without the leading names."""
+    own absolute imports (``pkg.sub.mod``) are found without the leading names, and the
+    package itself (named as the root's folder) is the root's ``__init__``."""
     parts = dotted.split(".")
     for start in range(len(parts)):
         found = index.module_files(".".join(parts[start:]))
         if found:
             return found
+    if root_name and parts[0] == root_name and len(parts) == 1:
+        return index.module_files("")
     return []
 
 
 def definitions(
-    index: WorkspaceIndex, text: str, relative: str, prefix: str, limit: int
+    index: WorkspaceIndex, text: str, relative: str, prefix: str, limit: int, root_name: str = ""
 ) -> list[Snippet]:
     """Definitions of the names used before the cursor that this file does not define."""
     here = {a or b for a, b in DEFINED_HERE.findall(text)}
     imported = {p for m in imported_modules(text, relative) for p in _module_files(index, m)}
     suffix = text[len(prefix) :]
-    chosen: list[Snippet] = []
+    query = query_terms(prefix, suffix)
+    outline = module_outline(index, text, relative, prefix, query, root_name)
+    chosen: list[Snippet] = [outline] if outline is not None else []
     for name in names_near_cursor(prefix, suffix, imported_names(text)):
         if name in here:
             continue

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 TOP_LEVEL = re.compile(r"(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 METHOD = re.compile(r"(\s+)(?:async\s+def|def)\s+([A-Za-z_]\w*)")
+STAR_IMPORT = re.compile(r"^from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+\*", re.MULTILINE)
 CONSTANT = re.compile(r"([A-Z][A-Z0-9_]+)\s*(?::[^=]+)?=")
 SIGNATURE_LINES = 6
 DOCSTRING_LINES = 4
@@ -100,3 +102,17 @@ def python_definitions(text: str) -> list[Definition]:
             shown_line = line.rstrip()[:CONSTANT_CHARS]
             found.append(Definition(constant.group(1), index, "constant", shown_line))
     return found
+
+
+def star_imports(text: str, relative: str) -> tuple[str, ...]:
+    """The dotted modules a file re-exports with ``from … import *`` (relative ones resolved
+    against its path), as a package's ``__init__`` does."""
+    package = list(PurePosixPath(relative).parent.parts)
+    found = []
+    for dots, module in STAR_IMPORT.findall(text):
+        if dots:
+            base = package[: len(package) - (len(dots) - 1)]
+            module = ".".join([*base, module] if module else base)
+        if module:
+            found.append(module)
+    return tuple(found)

@@ -22,8 +22,11 @@ DEFAULT_TEMPLATES = {
     },
     ("security", "fix"): "code_action.fix_diagnostic",
     ("security-holdout", "fix"): "code_action.fix_diagnostic",
-    ("crossfile", "context"): "completion.infill",
-    ("crossfile", "no-context"): "completion.infill",
+    **{
+        (suite, mode): "completion.infill"
+        for suite in ("crossfile", "crossfile-api")
+        for mode in ("context", "no-context")
+    },
     ("actions", "docstring"): "code_action.docstring",
     ("actions", "tests"): "code_action.tests",
     ("actions", "optimize"): "code_action.optimize",

@@ -7,7 +7,8 @@ and multi-line holes), ``security`` (labelled vulnerable snippets with fixed twi
 each vulnerable case),
 ``actions`` (the docstring, tests and optimize code actions on 30 real functions) and
 ``crossfile`` (lines of real packages that use names from sibling files; modes ``context``
-and ``no-context``).
+and ``no-context``; ``crossfile-api`` the rest of a line after an attribute the file has not
+used yet, of a name imported from its own package).
 Anything else is read as a user suite file (JSONL or TOML, see ``user.py``).
 """
 
@@ -27,6 +28,7 @@ BUILTIN = (
     "security-holdout",
     "actions",
     "crossfile",
+    "crossfile-api",
 )
 SECURITY_MODES = ("diagnostics", "rules", "combined", "fix")
 MODES = {
@@ -35,6 +37,7 @@ MODES = {
     "security": SECURITY_MODES,
     "security-holdout": SECURITY_MODES,
     "crossfile": ("context", "no-context"),
+    "crossfile-api": ("context", "no-context"),
     "actions": ("docstring", "tests", "optimize"),
 }
 
@@ -85,10 +88,10 @@ def load_suite(name: str, mode: str | None = None) -> Suite:
             from codetune_lsp.evaluation.suites.humaneval import humaneval_suite
 
             return humaneval_suite(chosen)
-        if name == "crossfile":
+        if name in ("crossfile", "crossfile-api"):
             from codetune_lsp.evaluation.suites.crossfile import crossfile_suite
 
-            return crossfile_suite(chosen)
+            return crossfile_suite(chosen, api=name == "crossfile-api")
         if name == "humaneval-infill":
             from codetune_lsp.evaluation.suites.infill import infill_suite
 

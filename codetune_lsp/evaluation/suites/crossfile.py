@@ -10,6 +10,12 @@ view: the package folder is the workspace, the held-out line is empty but for it
 indentation, the cursor after it. Scored by exact match and edit similarity of the
 completion's first line, in mode ``context`` (cross-file context on) or ``no-context``
 (off), same model and template.
+
+``crossfile-api`` holds out what cannot be read from the file itself, in the manner of
+CrossCodeEval: the rest of a line from an attribute of a name the file imports from its own
+package (``UploadInfo.from_path(...)``, ``libmp.to_int``), where that attribute is defined
+in the package and appears nowhere in the file before the line. The cursor stands after the
+dot, where a user waits for the suggestion.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import hashlib
 import importlib.util
 import itertools
 import random
+import re
 from pathlib import Path
 
 from codetune_lsp.context.files import FileLimits, read_source, walk_sources
@@ -29,6 +36,8 @@ PACKAGES = ("fsspec", "markdown_it", "huggingface_hub", "networkx", "mpmath")
 PER_PACKAGE = 24
 PER_FILE = 2
 MIN_CHARS, MAX_CHARS = 12, 100
+IMPORT_LINE = re.compile(r"\s*(?:from|import)\s")
+WORD = re.compile(r"[A-Za-z_]\w*")
 
 
 def package_root(name: str) -> Path | None:
@@ -88,8 +97,63 @@ def candidates(text: str, package: str, defined: set[str]) -> list[tuple[int, st
     return [found[line] for line in sorted(found)]
 
 
-def _package_items(name: str, root: Path) -> list[Item]:
-    rng = random.Random(f"crossfile/{name}")
+def _own_imports(tree: ast.Module, package: str) -> set[str]:
+    """Every name this file binds by importing from its own package (modules too)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level > 0 or (node.module or "").split(".")[0] == package:
+                names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == package:
+                    names.add(alias.asname or alias.name.split(".")[0])
+    return names
+
+
+def _words_before(lines: list[str], number: int) -> set[str]:
+    """The identifiers of the file's lines before ``number``, import statements aside."""
+    kept = (line for line in lines[:number] if not IMPORT_LINE.match(line))
+    return set(WORD.findall("\n".join(kept)))
+
+
+def api_candidates(text: str, package: str, defined: set[str]) -> list[tuple[int, int, str, str]]:
+    """(line, column, target, name): the rest of a one-line statement from the first
+    ``name.attribute`` whose name the file imports from its own package, whose attribute the
+    package defines, and whose attribute the file has not used before that line."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return []
+    names = _own_imports(tree, package)
+    lines = text.split("\n")
+    found = {}
+    for node in _statements(tree):
+        number = node.lineno - 1
+        line = lines[number]
+        seen: set[str] | None = None
+        for attribute in sorted(
+            (n for n in ast.walk(node) if isinstance(n, ast.Attribute)),
+            key=lambda n: n.col_offset,
+        ):
+            base = attribute.value
+            if not (isinstance(base, ast.Name) and base.id in names):
+                continue
+            if attribute.attr not in defined or attribute.attr.startswith("_"):
+                continue
+            seen = _words_before(lines, number) if seen is None else seen
+            if attribute.attr in seen:
+                continue
+            column = len(line.encode("utf-8")[: base.end_col_offset].decode("utf-8")) + 1
+            target = line[column:].rstrip()
+            if line[column - 1] == "." and MIN_CHARS // 2 <= len(target) <= MAX_CHARS:
+                found[number] = (number, column, target, f"{base.id}.{attribute.attr}")
+            break
+    return [found[number] for number in sorted(found)]
+
+
+def _package_items(name: str, root: Path, api: bool = False) -> list[Item]:
+    rng = random.Random(f"crossfile/{name}" + ("/api" if api else ""))
     sources = {}
     for path in walk_sources([root], FileLimits()):
         relative = path.relative_to(root).as_posix()
@@ -99,8 +163,16 @@ def _package_items(name: str, root: Path) -> list[Item]:
     defined = {d.name for s in sources.values() for d in python_definitions(s.text)}
     pool: list[Item] = []
     for relative, source in sources.items():
-        found = candidates(source.text, name, defined)
         digest = hashlib.sha256(source.data).hexdigest()
+        if api:
+            for number, column, target, used in rng.sample(
+                found := api_candidates(source.text, name, defined), min(PER_FILE, len(found))
+            ):
+                data = {"package": name, "path": relative, "line": number, "column": column}
+                data |= {"target": target, "name": used, "sha256": digest}
+                pool.append(Item(f"{name}/{relative}:{number + 1}:{column + 1}", data))
+            continue
+        found = candidates(source.text, name, defined)
         for number, target, used in rng.sample(found, min(PER_FILE, len(found))):
             data = {"package": name, "path": relative, "line": number, "target": target}
             data |= {"name": used, "sha256": digest}
@@ -109,7 +181,7 @@ def _package_items(name: str, root: Path) -> list[Item]:
     return sorted(pool[:PER_PACKAGE], key=lambda item: item.id)
 
 
-def crossfile_suite(mode: str) -> Suite:
+def crossfile_suite(mode: str, api: bool = False) -> Suite:
     per_package: list[list[Item]] = []
     missing = []
     for name in PACKAGES:
@@ -117,7 +189,7 @@ def crossfile_suite(mode: str) -> Suite:
         if root is None:
             missing.append(name)
             continue
-        per_package.append(_package_items(name, root))
+        per_package.append(_package_items(name, root, api))
     # Interleaved, so that ``--limit N`` keeps every package in the sample.
     items = [item for row in itertools.zip_longest(*per_package) for item in row if item]
     if not items:
@@ -125,7 +197,8 @@ def crossfile_suite(mode: str) -> Suite:
             f"none of the packages of the cross-file suite is installed ({', '.join(PACKAGES)}): "
             "install the local extra (pip install 'codetune-lsp[local]')"
         )
-    return Suite("crossfile", "crossfile", mode, tuple(items), {"missing": missing})
+    suite_name = "crossfile-api" if api else "crossfile"
+    return Suite(suite_name, "crossfile", mode, tuple(items), {"missing": missing})
 
 
 def document_for(item: Item) -> tuple[Path, Path, str, int]:
@@ -139,7 +212,11 @@ def document_for(item: Item) -> tuple[Path, Path, str, int]:
         raise SuiteError(f"{path} changed since the suite was built (another version?)")
     lines = data.decode("utf-8").split("\n")
     line = lines[item.data["line"]]
-    indent = line[: len(line) - len(line.lstrip())]
-    prefix = "\n".join(lines[: item.data["line"]]) + "\n" + indent
+    kept = (
+        line[: item.data["column"]]
+        if "column" in item.data
+        else line[: len(line) - len(line.lstrip())]
+    )
+    prefix = "\n".join(lines[: item.data["line"]]) + "\n" + kept
     suffix = "\n" + "\n".join(lines[item.data["line"] + 1 :])
     return root, path, prefix + suffix, len(prefix)
