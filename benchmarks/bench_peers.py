@@ -21,6 +21,10 @@ the uncached completion round trip (p50/p99 over all reps), the server process's
 (user + system, children included) from spawn to the end of the requests, and its RSS then.
 
     python benchmarks/bench_peers.py [--reps 3 --requests 300 --json peers.json]
+
+``--baseline DIR`` adds a fourth server: codetune-lsp imported from another checkout
+(e.g. ``git archive main codetune_lsp | tar -x -C DIR``), so a change is measured
+before and after in the same run.
 """
 
 from __future__ import annotations
@@ -64,6 +68,7 @@ CAPABILITIES = {
     },
     "general": {"positionEncodings": ["utf-16"]},
 }
+BASELINE = "codetune base"  # --baseline: the same server from another checkout
 GOALS = {  # from the issue: codetune-lsp's targets
     "initialize_ms": "≤ tabby-agent",
     "first_completion_ms": "≤ 350",
@@ -320,6 +325,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run codetune-lsp imported from DIR (a checkout holding codetune_lsp/)",
+    )
     args = parser.parse_args()
 
     box = Sandbox()
@@ -335,6 +347,11 @@ def main() -> None:
                 ),
                 "codetune-lsp": (codetune_cmd(), box.env),
             }
+            if args.baseline is not None:
+                # -P: not the current directory first on sys.path (it may hold another
+                # codetune_lsp), only PYTHONPATH.
+                baseline_env = {**box.env, "PYTHONPATH": str(args.baseline.resolve())}
+                servers[BASELINE] = ([sys.executable, "-P", "-m", "codetune_lsp"], baseline_env)
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in servers}
             calls: dict[str, list[int]] = {name: [] for name in servers}
             names = list(servers)
@@ -365,7 +382,7 @@ def main() -> None:
         args.json,
         {
             "machine": machine(),
-            "args": vars(args) | {"json": str(args.json) if args.json else None},
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "results": table,
             "goals": GOALS,
             "runs": {
@@ -410,15 +427,24 @@ def print_table(table: dict[str, dict[str, Any]], args: argparse.Namespace) -> N
         f"{args.reps} reps alternating, {args.requests} uncached completions each "
         f"({args.requests + 5} requests and notifications incl. start-up), stub backends"
     )
+    base = table.get(BASELINE)
     head = f"{'measure':<38} {'bare':>8} {'tabby':>8} {'codetune':>9} {'÷bare':>7} {'÷tabby':>7}"
+    if base is not None:
+        head += f" {'base':>8} {'÷bare':>7} {'÷tabby':>7}"
     print(head)
     print("-" * len(head))
     for key, label, fmt in ROWS:
-        print(
+        line = (
             f"{label:<38} {fmt.format(bare[key]):>8} {fmt.format(tabby[key]):>8} "
             f"{fmt.format(ours[key]):>9} {ours[key] / bare[key]:>6.2f}x "
             f"{ours[key] / tabby[key]:>6.2f}x"
         )
+        if base is not None:
+            line += (
+                f" {fmt.format(base[key]):>8} {base[key] / bare[key]:>6.2f}x "
+                f"{base[key] / tabby[key]:>6.2f}x"
+            )
+        print(line)
     print(
         f"backend calls per run: tabby {tabby['backend_calls']}, "
         f"codetune {ours['backend_calls']} (each request a miss when = {args.requests + 1})"

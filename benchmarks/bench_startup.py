@@ -42,16 +42,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="also run codetune-lsp imported from DIR (a checkout holding codetune_lsp/)",
+    )
     args = parser.parse_args()
     home = tempfile.mkdtemp(prefix="codetune-bench-")
     env = {"CODETUNE_HOME": home, "CODETUNE_CONFIG": f"{home}/config.toml"}
+    envs = {name: env for name in SERVERS}
+    if args.baseline is not None:  # -P: PYTHONPATH only, not the current directory first
+        SERVERS["codetune base"] = [sys.executable, "-P", "-m", "codetune_lsp"]
+        envs["codetune base"] = {**env, "PYTHONPATH": str(args.baseline.resolve())}
     times: dict[str, list[float]] = {name: [] for name in SERVERS}
     rss: dict[str, list[int]] = {name: [] for name in SERVERS}
-    for cmd in SERVERS.values():  # warm the OS file cache once each
-        one_start(cmd, env)
+    for name, cmd in SERVERS.items():  # warm the OS file cache once each
+        one_start(cmd, envs[name])
     for _ in range(args.runs):  # interleave so machine noise hits both alike
         for name, cmd in SERVERS.items():
-            elapsed, memory = one_start(cmd, env)
+            elapsed, memory = one_start(cmd, envs[name])
             times[name].append(elapsed)
             rss[name].append(memory)
     results = {
@@ -70,6 +80,9 @@ def main() -> None:
             f"{row['idle_rss_mib']:>13.1f}"
         )
     print(f"spawn→initialize ratio codetune-lsp / bare pygls: {ratio:.2f}x (target ≤ 1.30x)")
+    if "codetune base" in results:
+        base = results["codetune base"]["median_ms"] / results["bare pygls"]["median_ms"]
+        print(f"spawn→initialize ratio codetune base / bare pygls: {base:.2f}x")
     if args.json:
         args.json.write_text(json.dumps({"runs": args.runs, "results": results, "ratio": ratio}))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -63,6 +64,8 @@ class CodetuneServer(LanguageServer):
         self.sources = sources
         self.paths = paths or sources.paths
         self._services: asyncio.Future[Any] | None = None
+        self._early: asyncio.Future[Any] | None = None  # the early stage's services (or None)
+        self._opening: Any = None
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
         self.roots = WorkspaceRoots()
@@ -157,26 +160,62 @@ class CodetuneServer(LanguageServer):
     # -- services (store, prompt library, engine) ---------------------------------
 
     def start_services(self) -> None:
-        """Open the store and engine in a worker thread (idempotent)."""
+        """Open the store and engine in a worker thread (idempotent), in two stages: the
+        engine first, serving completions with writes held in memory, then the store."""
         if self._services is not None:
             return
-        from codetune_lsp.services import open_services
+        from codetune_lsp.features.prompt_files import WORKSPACE_PROMPTS
+        from codetune_lsp.services import Opening
 
-        settings, paths = self.settings, self.paths
-        self._services = asyncio.ensure_future(asyncio.to_thread(open_services, settings, paths))
+        trusted = {Path(p).expanduser().resolve() for p in self.settings.workspace.trusted}
+        workspace_prompts = [
+            root / WORKSPACE_PROMPTS for root in self.roots.paths if root.resolve() in trusted
+        ]
+        self._opening = Opening(
+            self.settings, self.paths, prompt_dirs=workspace_prompts, later=self._library
+        )
+        self._early = asyncio.get_running_loop().create_future()
+        self._services = asyncio.ensure_future(self._open_services(self._opening, self._early))
         self._services.add_done_callback(self._services_opened)
+        self.on_close(self._close_services)
+
+    @staticmethod
+    async def _open_services(opening: Any, early: asyncio.Future[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+
+        def publish(services: Any) -> None:  # on the worker thread, between the stages
+            loop.call_soon_threadsafe(_resolve_once, early, services)
+
+        try:
+            full = await asyncio.to_thread(opening.open, publish)
+        finally:
+            _resolve_once(early, None)
+        opening.attach(full)  # on the loop: no write can come between the held ones
+        return full
 
     def _services_opened(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
             return
         exc = future.exception()
         if exc is not None:
-            self.show(f"codetune-lsp cannot open its history store: {exc}", logging.ERROR)
+            lost = self._opening.fail(exc) if self._opening is not None else 0
+            unrecorded = f" ({lost} answers served before it are not recorded)" if lost else ""
+            self.show(
+                f"codetune-lsp cannot open its history store: {exc}{unrecorded}", logging.ERROR
+            )
             return
-        services = future.result()
-        self.on_close(services.aclose)
-        for problem in services.problems:
+        for problem in future.result().problems:
             self.tell(problem, logging.WARNING)
+
+    async def _close_services(self) -> None:
+        """Close the services, after they opened: the held writes are written first."""
+        if self._services is None:
+            return
+        try:
+            services = await asyncio.shield(self._services)
+        except Exception:  # already reported
+            return
+        await services.aclose()
 
     async def services(self) -> Any:
         """The open services; ServicesUnavailable with the reason if they failed."""
@@ -191,6 +230,21 @@ class CodetuneServer(LanguageServer):
                 f"codetune-lsp cannot open its history store: {exc}. Check store.url "
                 "(`codetune-lsp config show`) and the data dir (`codetune-lsp config path`)."
             ) from exc
+
+    async def early_services(self) -> Any:
+        """Services whose engine can serve a completion: the open ones, or, while the store
+        is still opening, the early stage's (writes held until it opens, labels read from
+        the file where provably right). See ``services.Opening``."""
+        self.start_services()
+        assert self._services is not None and self._early is not None
+        if not self._services.done():
+            early = await asyncio.shield(self._early)
+            if early is not None and not self._services.done():
+                return early
+        return await self.services()
+
+    async def _library(self) -> Any:
+        return (await self.services()).library
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -233,6 +287,11 @@ class CodetuneServer(LanguageServer):
                 logger.exception("a close hook failed")
         for task in list(self._background):
             task.cancel()
+
+
+def _resolve_once(future: asyncio.Future[Any], value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _message_type(level: int) -> types.MessageType:

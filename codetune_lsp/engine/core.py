@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codetune_lsp.engine.fit import AroundCursor
 from codetune_lsp.engine.generation import (
@@ -45,14 +45,14 @@ from codetune_lsp.models.registry import BackendManager, UnknownProfile
 from codetune_lsp.prompts.library import PromptLibrary, Resolved
 from codetune_lsp.prompts.template import PromptTemplate
 from codetune_lsp.settings import ModelProfile, Settings
-from codetune_lsp.store import (
-    CachedResponse,
-    CachePolicy,
-    CacheRequest,
-    ExecutionRecord,
-    PromptStoreError,
-    Store,
-)
+
+# From the modules without SQLAlchemy: the engine may serve before the store is open.
+from codetune_lsp.store.cache_policy import CachedResponse, CachePolicy, CacheRequest
+from codetune_lsp.store.execution import ExecutionRecord
+from codetune_lsp.store.prompt_info import PromptStoreError
+
+if TYPE_CHECKING:
+    from codetune_lsp.store import Store
 
 logger = logging.getLogger(__name__)
 

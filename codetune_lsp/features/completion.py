@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from codetune_lsp.documents import DocumentSnapshot
 from codetune_lsp.features.cross_file import CrossFileFeature
 from codetune_lsp.features.host import FeatureHost
+from codetune_lsp.prompts.completion_text import CHAT_TEMPLATE
 from codetune_lsp.scheduling import LatestWins
 from codetune_lsp.settings import CompletionSettings
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-CHAT_TEMPLATE = "completion.chat"
 # Extra time the outer bound allows beyond the engine's own deadline.
 OUTER_GRACE_S = 1.0
 
@@ -98,7 +98,7 @@ class CompletionFeature:
         ahead = await self._type_ahead(snap, prefix, suffix)
         if ahead is not None:
             return ahead
-        services = await self.host.services()
+        services = await self.host.early_services()
         if not services.engine.info(settings.model).loaded:
             if not explicit:  # typing: start loading, answer now, suggest once it is ready
                 self.host.models.start(settings.model)
@@ -141,7 +141,7 @@ class CompletionFeature:
     async def _record_memory_hit(
         self, snap: DocumentSnapshot, served: _Served, rest: str
     ) -> Suggestion:
-        services = await self.host.services()
+        services = await self.host.early_services()
         pending = services.engine.record_served(
             feature="completion",
             model=self.settings.model,
@@ -159,7 +159,7 @@ class CompletionFeature:
         # Imported here: the engine pulls in Jinja and SQLAlchemy, which start-up must not.
         from codetune_lsp.engine import EngineError
 
-        services = await self.host.services()
+        services = await self.host.early_services()
         settings = self.settings
         await self.host.models.ready(settings.model)
         request = self._request(snap, prefix, suffix, deadline)

@@ -49,6 +49,10 @@ class FeatureHost(Protocol):
 
     async def services(self) -> Services: ...
 
+    async def early_services(self) -> Services:
+        """Services good enough for a completion: the open ones, or while the store is still
+        opening, an engine whose writes are held until it opens (``services.Opening``)."""
+
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]: ...
 
     def tell(self, message: str, level: int = logging.INFO) -> None:
@@ -93,6 +97,9 @@ class HeadlessHost:
         if self._services is None:
             raise RuntimeError("this host has no store or engine")
         return self._services
+
+    async def early_services(self) -> Services:
+        return await self.services()
 
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         task: asyncio.Task[Any] = asyncio.ensure_future(coro)

@@ -30,14 +30,14 @@ class ModelLoader:
 
     async def ready(self, profile: str) -> Any:
         """The backend for ``profile`` once it can generate (raises its BackendError)."""
-        services = await self.host.services()
+        services = await self.host.early_services()
         backend = services.engine.backend(profile)
         if backend.info().loaded:
             return backend
         return await asyncio.shield(self.start(profile))
 
     async def _load(self, profile: str) -> Any:
-        services = await self.host.services()
+        services = await self.host.early_services()
         backend = services.engine.backend(profile)
         progress = await self._begin(f"codetune: loading model '{profile}'")
         if progress is not None:

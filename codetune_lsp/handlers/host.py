@@ -66,6 +66,10 @@ class LspHost:
         services: Services = await self._server.services()
         return services
 
+    async def early_services(self) -> Services:
+        services: Services = await self._server.early_services()
+        return services
+
     def spawn(self, coro: Awaitable[Any]) -> asyncio.Task[Any]:
         return self._server.spawn(coro)
 

@@ -29,9 +29,10 @@ def on_initialize(ls: CodetuneServer, params: types.InitializeParams) -> None:
         ls.spawn(watch_process(params.process_id, lambda: _editor_gone(ls, params.process_id)))
     client = params.client_info.name if params.client_info else "unknown client"
     logger.info("initialize from %s (processId %s)", client, params.process_id)
-    # The store, templates and engine open in a thread now rather than at ``initialized``:
-    # the first completion waits for them.
-    ls.start_services()
+    # The store, templates and engine open in a thread from now rather than at
+    # ``initialized`` (the first completion waits for the engine), once this answer is
+    # written: the thread's imports would otherwise compete with it for the GIL.
+    asyncio.get_running_loop().call_soon(ls.start_services)
 
 
 def _editor_gone(ls: CodetuneServer, pid: int | None) -> None:

@@ -152,6 +152,12 @@ class RemoteBackend:
     def context_length(self) -> int:
         return self.profile.context_length or self.row.context_length
 
+    def prepare(self) -> None:
+        """Import what the first request would (call it off the event loop)."""
+        from codetune_lsp.models._httpx import preload
+
+        preload()
+
     def info(self) -> BackendInfo:
         """A server has nothing to load here; its tokenizer is not at hand, so counts are
         estimates."""

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 # C0/C1 control characters (tab and line breaks excepted) and U+FFFD, which only ever
 # comes from decoding a token that split a UTF-8 sequence: never insert them.
+# The chat template a completion falls back to when its model has no fill-in-the-middle format.
+CHAT_TEMPLATE = "completion.chat"
 _JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]")
 # A short run of text repeated four times or more on one line: the model is looping, unless
 # the run has no letter in it (indentation, or a ruler like ======), which is checked below.

@@ -16,6 +16,7 @@ bounded too (see :mod:`codetune_lsp.prompts._sizes`).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 import time
@@ -154,6 +155,13 @@ def variables_used(source: str) -> set[str]:
 @lru_cache(maxsize=256)
 def _compiled(source: str) -> Any:
     return _parsed(source, environment().from_string)
+
+
+def compile_ahead(source: str) -> None:
+    """Compile ``source`` now (``render`` reuses it), e.g. on a worker thread at start-up;
+    a broken template is left for ``render`` to report."""
+    with contextlib.suppress(RenderError):
+        _compiled(source)
 
 
 def plain(value: Any, name: str, depth: int = 0) -> Any:

@@ -24,6 +24,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, inspect, text
 
 from codetune_lsp.store.db import read_transaction, sqlite_path
+from codetune_lsp.store.revisions import (
+    MIGRATIONS_DIR,
+    all_revisions,
+    head_revision,
+)
 
 try:  # POSIX only; elsewhere BEGIN IMMEDIATE alone serializes SQLite migrations
     import fcntl
@@ -36,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 PG_LOCK_KEY = 0x636F_6465_7475_6E65  # "codetune"
 LOCK_TIMEOUT_S = 300.0
 
@@ -58,18 +62,6 @@ def script_directory() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config())
-
-
-def all_revisions() -> list[str]:
-    """Every revision id, oldest first. By convention ``versions/NNNN_name.py`` holds
-    revision ``NNNN`` revising the one before (a test checks this against Alembic), so the
-    start-up check needs no Alembic import."""
-    names = sorted(p.name for p in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
-    return [name[:4] for name in names]
-
-
-def head_revision() -> str:
-    return all_revisions()[-1]
 
 
 def _revision_of(conn: Connection) -> str | None:

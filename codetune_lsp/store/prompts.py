@@ -13,18 +13,27 @@ frozen value objects, never live ORM rows, so results are safe to pass between t
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from codetune_lsp.store.canonical import canonical_hash, canonical_json
+from codetune_lsp.store.canonical import canonical_json
+
+# The value types live in prompt_info (read before SQLAlchemy is imported).
+from codetune_lsp.store.prompt_info import (  # noqa: F401 (re-exported)
+    ArmInfo,
+    ExperimentInfo,
+    LabelEventInfo,
+    LabelInfo,
+    PromptStoreError,
+    VersionInfo,
+    choose_arm,
+    content_hash,
+)
 from codetune_lsp.store.tables import (
     Experiment,
     ExperimentArm,
@@ -39,59 +48,6 @@ from codetune_lsp.store.tables import (
 RACE_RETRIES = 5
 
 
-class PromptStoreError(ValueError):
-    """A prompt-version operation that cannot be done (unknown name, no history...)."""
-
-
-@dataclass(frozen=True)
-class VersionInfo:
-    id: int
-    template: str
-    version: int
-    content_hash: str
-    body: str
-    config: dict[str, Any]
-    note: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class LabelInfo:
-    template: str
-    label: str
-    version_id: int
-    version: int
-    previous_version_id: int | None
-
-
-@dataclass(frozen=True)
-class LabelEventInfo:
-    id: int
-    label: str
-    from_version_id: int | None
-    to_version_id: int
-    actor: str
-    reason: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ArmInfo:
-    id: int
-    name: str
-    version_id: int
-    weight: float
-
-
-@dataclass(frozen=True)
-class ExperimentInfo:
-    id: int
-    name: str
-    template: str
-    status: str
-    arms: tuple[ArmInfo, ...]
-
-
 def bump_changes(session: Session) -> None:
     """Record that prompt versions, labels or experiments changed (same transaction)."""
     updated = session.execute(
@@ -104,11 +60,6 @@ def bump_changes(session: Session) -> None:
 def change_counter(session: Session) -> int:
     """How many prompt writes there have been; a change means cached resolutions are stale."""
     return session.scalar(select(PromptChanges.counter).where(PromptChanges.id == 1)) or 0
-
-
-def content_hash(body: str, config: Mapping[str, Any] | None = None) -> str:
-    """The identity of a version: sha256 of its body and model config (canonical JSON)."""
-    return canonical_hash({"body": body, "config": dict(config or {})})
 
 
 def _version_info(version: PromptVersion, template: str) -> VersionInfo:
@@ -392,21 +343,6 @@ def active_experiment(session: Session, template: str) -> ExperimentInfo | None:
         .limit(1)
     )
     return _experiment_info(session, experiment, template) if experiment else None
-
-
-def choose_arm(experiment: ExperimentInfo, unit_key: str) -> ArmInfo:
-    """Pick an arm by weight, deterministically for a given ``unit_key``."""
-    total = sum(arm.weight for arm in experiment.arms)
-    if total <= 0:
-        raise PromptStoreError(f"experiment {experiment.name!r} has no arm with weight > 0")
-    digest = hashlib.sha256(f"{experiment.name}\0{unit_key}".encode()).digest()
-    point = int.from_bytes(digest[:8], "big") / 2**64 * total
-    cumulative = 0.0
-    for arm in experiment.arms:
-        cumulative += arm.weight
-        if point < cumulative:
-            return arm
-    return [arm for arm in experiment.arms if arm.weight > 0][-1]
 
 
 def list_templates(session: Session) -> list[dict[str, Any]]:

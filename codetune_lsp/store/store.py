@@ -13,12 +13,9 @@ import asyncio
 import atexit
 import functools
 import logging
-import sqlite3
-import threading
 import weakref
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table
@@ -46,6 +43,7 @@ from codetune_lsp.store.db import (
 )
 from codetune_lsp.store.ids import new_ulid
 from codetune_lsp.store.migrate import upgrade
+from codetune_lsp.store.quick import QuickReader
 from codetune_lsp.store.records import EXECUTIONS, ExecutionRecord, build_execution_row
 from codetune_lsp.store.tables import FEEDBACK_KINDS, Feedback, utcnow
 from codetune_lsp.store.writer import BatchWriter, Pending
@@ -102,7 +100,7 @@ class Store:
         self.cache_counters = CacheCounters()
         self._cache_size = CacheSize()  # used on the writer thread only
         self._writer = BatchWriter(engine, max_batch=max_batch)
-        self._quick = QuickReader.for_engine(engine)
+        self._quick = _quick_reader(engine)
         # A per-instance callable, so unregistering it leaves other stores registered.
         self._atexit = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._atexit)
@@ -119,10 +117,15 @@ class Store:
         return self._writer
 
     # -- executions -----------------------------------------------------------------------
-    def record_execution(self, record: ExecutionRecord) -> Pending[str]:
-        """Queue ``record``; the Pending carries the new id now and resolves after commit."""
+    def record_execution(
+        self, record: ExecutionRecord, *, execution_id: str | None = None
+    ) -> Pending[str]:
+        """Queue ``record``; the Pending carries the new id now and resolves after commit.
+
+        ``execution_id``: the id already handed out for it (a write held until the store
+        opened); a new one otherwise."""
         record.validate()
-        execution_id = new_ulid()
+        execution_id = execution_id or new_ulid()
         created_at = record.created_at or utcnow()
         record_text = self.settings.record_text
         return self._writer.submit_row(
@@ -213,8 +216,12 @@ class Store:
             self.cache_counters.add("misses")
             return None
         self.cache_counters.add("hits")
-        self._writer.submit(lambda conn: cache_ops.touch(conn, key, now))
+        self.touch_cache(key, now)
         return found
+
+    def touch_cache(self, key: str, now: datetime) -> Pending[None]:
+        """Count a hit on the entry under ``key`` and mark it used at ``now`` (for the LRU)."""
+        return self._writer.submit(lambda conn: cache_ops.touch(conn, key, now))
 
     async def cache_get(self, request: CacheRequest) -> CachedResponse | None:
         """Look ``request`` up without blocking the event loop. On a SQLite file, a prompt of
@@ -397,63 +404,6 @@ class Store:
         self.close()
 
 
-class QuickReader:
-    """A read-only SQLite connection of its own for the one read on every request (the
-    prompt change counter): plain sqlite3 costs tens of microseconds where a SQLAlchemy
-    session costs about a millisecond. In WAL mode one SELECT is a consistent snapshot and
-    never waits for the writer."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._conn: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
-
-    @classmethod
-    def for_engine(cls, engine: Engine) -> QuickReader | None:
-        path = sqlite_path(engine.url.render_as_string(hide_password=False))
-        return cls(str(path)) if path is not None else None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = sqlite3.connect(
-                f"{Path(self._path).resolve().as_uri()}?mode=ro",
-                uri=True,
-                timeout=5.0,
-                isolation_level=None,
-                check_same_thread=False,
-            )
-        return self._conn
-
-    def prompt_change_counter(self) -> int:
-        with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT counter FROM prompt_changes WHERE id = 1")
-                .fetchone()
-            )
-        return int(row[0]) if row and row[0] is not None else 0
-
-    def cache_lookup(self, key: str, now: datetime) -> CachedResponse | None:
-        """The same read as ``cache.lookup``: the entry under ``key`` unless it expired."""
-        with self._lock:
-            row = (
-                self._connection()
-                .execute(
-                    "SELECT output, finish_reason, input_tokens, output_tokens FROM cache_entries"
-                    " WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
-                    (key, _stored_datetime(now)),
-                )
-                .fetchone()
-            )
-        return CachedResponse(*row) if row is not None else None
-
-    def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
-
-
-def _stored_datetime(value: datetime) -> str:
-    """``value`` as the store writes it to SQLite (naive UTC, fixed width, so it sorts)."""
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+def _quick_reader(engine: Engine) -> QuickReader | None:
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    return QuickReader(str(path)) if path is not None else None

@@ -17,21 +17,20 @@ timeout) is retried a few times, then every item of the batch fails with that er
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from codetune_lsp.redaction import redact
+from codetune_lsp.store.pending import Pending
 
 log = logging.getLogger(__name__)
 
@@ -44,49 +43,6 @@ TRANSACTION_RETRIES = 5
 
 class StoreClosedError(RuntimeError):
     """The store was closed; nothing more can be written."""
-
-
-class Pending(Generic[T]):
-    """A write that was queued: await it (asyncio) or call ``result()`` (threads).
-
-    It resolves after the transaction holding the write committed; it raises the write's error
-    otherwise. ``id`` is the new row's id when it is known up front (executions).
-    """
-
-    __slots__ = ("_future", "id")
-
-    def __init__(self, future: Future[T], id: str | None = None) -> None:
-        self._future = future
-        self.id = id
-
-    @classmethod
-    def resolved(cls, value: T, id: str | None = None) -> Pending[T]:
-        future: Future[T] = Future()
-        future.set_result(value)
-        return cls(future, id)
-
-    def __await__(self) -> Generator[Any, None, T]:
-        # Not asyncio.wrap_future: cancelling the awaiting task (a cancelled LSP request) must
-        # not cancel the write itself, and the writer thread must never see a cancelled future.
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[T] = loop.create_future()
-
-        def forward(done: Future[T]) -> None:
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_copy_outcome, done, waiter)
-
-        self._future.add_done_callback(forward)
-        return waiter.__await__()
-
-    def result(self, timeout: float | None = None) -> T:
-        return self._future.result(timeout)
-
-    def done(self) -> bool:
-        return self._future.done()
-
-    @property
-    def future(self) -> Future[T]:
-        return self._future
 
 
 @dataclass(slots=True)
@@ -418,13 +374,3 @@ def _fail(future: Future[Any], exc: BaseException) -> None:
 def _succeed(future: Future[Any], value: Any) -> None:
     if not future.done():
         future.set_result(value)
-
-
-def _copy_outcome(source: Future[Any], waiter: asyncio.Future[Any]) -> None:
-    if waiter.done():  # the awaiting task was cancelled
-        return
-    exc = source.exception()
-    if exc is not None:
-        waiter.set_exception(exc)
-    else:
-        waiter.set_result(source.result())
