@@ -16,7 +16,14 @@ Two arms on the same places, alternating which goes first:
 
 Reports median and p95 latency per arm, their ratio, and whether the served texts agree.
 
-    .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--json out.json]
+Part ``warm`` (what an explicit request costs while you work in a file): at each place a
+first request on the emptied line with a cold prompt (the baseline, as above), then the
+first characters of the held-out line are typed (up to 6, or to its first ``(`` or ``.``)
+and the explicit request is made again, with the model's state from the first request
+kept, as it is while typing. Reports the median and p95 of both and their ratio.
+
+    .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--parts early-end,warm]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -54,7 +61,35 @@ def _sandbox() -> Path:
     return home
 
 
-async def _measure(items: int) -> dict:
+def _typed(target: str) -> str:
+    """What a user has typed of ``target`` when asking: up to 6 characters, or through its
+    first ``(`` or ``.`` when that comes sooner."""
+    cut = min([6] + [target.find(c) + 1 for c in "(." if 0 <= target.find(c) < 6])
+    return target[:cut]
+
+
+async def _measure_warm(target, backend, chosen, document_for) -> dict:
+    cold: list[float] = []
+    warm: list[float] = []
+    for item in chosen.suite.items:
+        _root, path, text, offset = document_for(item)
+        backend.loaded.llm.reset()
+        started = time.perf_counter()
+        await target.complete(path.as_uri() + "#cold", text, offset)
+        cold.append(time.perf_counter() - started)
+        typed = _typed(item.data["target"])
+        text, offset = text[:offset] + typed + text[offset:], offset + len(typed)
+        started = time.perf_counter()
+        await target.complete(path.as_uri() + "#warm", text, offset)
+        warm.append(time.perf_counter() - started)
+    return {
+        "cold first request": {"median s": statistics.median(cold), "p95 s": pick(cold, 0.95)},
+        "warm, after typing": {"median s": statistics.median(warm), "p95 s": pick(warm, 0.95)},
+        "median ratio warm / cold": statistics.median(warm) / statistics.median(cold),
+    }
+
+
+async def _measure(items: int, parts: set[str]) -> dict:
     from codetune_lsp.cli.context import CliContext
     from codetune_lsp.evaluation.session import make_runner, plan
     from codetune_lsp.evaluation.suites.crossfile import document_for
@@ -73,11 +108,14 @@ async def _measure(items: int) -> dict:
     latency: dict[str, list[float]] = {arm: [] for arm in arms}
     served: dict[str, list[str]] = {arm: [] for arm in arms}
     kinds: dict[str, int] = {}
+    out: dict = {}
     try:
         places = [document_for(item) for item in chosen.suite.items]
         _root, path, text, offset = places[0]
-        await target.complete(path.as_uri() + "#warm", text, offset)  # load and warm
-        for index, (_root, path, text, offset) in enumerate(places):
+        await target.complete(path.as_uri() + "#load", text, offset)  # load the model
+        if "warm" in parts:
+            out["warm"] = await _measure_warm(target, backend, chosen, document_for)
+        for index, (_root, path, text, offset) in enumerate(places if "early-end" in parts else []):
             kind = cursor_kind(text[:offset], text[offset:])
             kinds[kind] = kinds.get(kind, 0) + 1
             order = list(arms) if index % 2 == 0 else list(reversed(arms))
@@ -94,7 +132,9 @@ async def _measure(items: int) -> dict:
         completion_text.CompletionShape.complete = shipped  # type: ignore[method-assign]
         await target.aclose()
         await services.aclose()
-    out: dict = {"places": len(places), "kinds": kinds}
+    out |= {"places": len(places), "kinds": kinds}
+    if "early-end" not in parts:
+        return out
     for arm, samples in latency.items():
         out[arm] = {
             "median s": statistics.median(samples),
@@ -114,14 +154,15 @@ async def _measure(items: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--items", type=int, default=30)
+    parser.add_argument("--parts", default="early-end,warm")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     _sandbox()
     started = time.perf_counter()
-    results = asyncio.run(_measure(args.items))
+    results = asyncio.run(_measure(args.items, set(args.parts.split(","))))
     results["wall s"] = time.perf_counter() - started
     print(NOTE)
-    for key, value in results.items():
+    for key, value in [*results.pop("warm", {}).items(), *results.items()]:
         if isinstance(value, dict):
             value = {k: round(v, 3) if isinstance(v, float) else v for k, v in value.items()}
         print(f"  {key:<40} {round(value, 3) if isinstance(value, float) else value}")

@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from codetune_lsp.context.files import SourceFile
-from codetune_lsp.context.symbols import Definition, python_definitions, star_imports
+from codetune_lsp.context.symbols import (
+    Definition,
+    module_exports,
+    python_definitions,
+    star_imports,
+)
 
 WINDOW_LINES = 20
 WINDOW_STRIDE = 10
@@ -88,6 +93,7 @@ class _File:
     terms: tuple[str, ...] = ()  # every term of the file, for removal
     definitions: list[Definition] = field(default_factory=list)
     star_imports: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,16 +108,18 @@ class ParsedFile:
     stamp: tuple[int, int] = (0, 0)
     stride_bytes: array[int] = field(default_factory=lambda: array("I"))
     star_imports: tuple[str, ...] = ()
+    exports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class FileSymbols:
-    """What a Python file offers to a ``module.`` access: its own definitions and the
-    modules it re-exports with ``from … import *``."""
+    """What a Python file offers to a ``module.`` access: its own definitions, the other
+    names it binds at the top level, and the modules it re-exports with ``from … import *``."""
 
     relative: str
     definitions: list[Definition]
     star_imports: tuple[str, ...]
+    exports: tuple[str, ...] = ()
 
 
 def stride_offsets(data: bytes) -> array[int]:
@@ -149,8 +157,11 @@ def parse_file(path: Path, relative: str, language: str, source: SourceFile) -> 
     python = language == "python"
     definitions = python_definitions(text) if python else []
     stars = star_imports(text, relative) if python and "import *" in text else ()
+    exports = module_exports(text) if python else ()
     offsets = stride_offsets(source.data)
-    return ParsedFile(path, relative, language, windows, definitions, source.stamp, offsets, stars)
+    return ParsedFile(
+        path, relative, language, windows, definitions, source.stamp, offsets, stars, exports
+    )
 
 
 def module_names(relative: str) -> list[str]:
@@ -211,6 +222,7 @@ class WorkspaceIndex:
             entry.terms = tuple({sys.intern(t) for _, _, c in parsed.windows for t in c})
             entry.definitions = parsed.definitions
             entry.star_imports = parsed.star_imports
+            entry.exports = parsed.exports
             for definition in parsed.definitions:
                 self._definitions.setdefault(definition.name, []).append((entry, definition))
             for name in module_names(parsed.relative):
@@ -354,7 +366,30 @@ class WorkspaceIndex:
             entry = self._files.get(path)
             if entry is None:
                 return None
-            return FileSymbols(entry.relative, list(entry.definitions), entry.star_imports)
+            return FileSymbols(
+                entry.relative, list(entry.definitions), entry.star_imports, entry.exports
+            )
+
+    def child_modules(self, path: Path) -> list[str]:
+        """The names of the modules and packages directly inside the package that ``path``
+        is the ``__init__`` of (empty for a plain module)."""
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None or PurePosixPath(entry.relative).stem != "__init__":
+                return []
+            package = PurePosixPath(entry.relative).parent.parts
+            depth = len(package)
+            found = set()
+            for other in self._files.values():
+                parts = PurePosixPath(other.relative).parts
+                if len(parts) <= depth or parts[:depth] != package:
+                    continue
+                if len(parts) > depth + 1:
+                    found.add(parts[depth])
+                elif parts[depth].endswith((".py", ".pyi")) and parts[depth] != entry.relative:
+                    found.add(PurePosixPath(parts[depth]).stem)
+            found.discard("__init__")
+            return sorted(found)
 
     def module_files(self, dotted: str) -> list[Path]:
         with self._lock:

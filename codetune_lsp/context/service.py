@@ -27,9 +27,11 @@ from codetune_lsp.context.files import (
 from codetune_lsp.context.index import Hit, WorkspaceIndex, parse_file
 from codetune_lsp.context.sources import (
     MEMBER_AT_CURSOR,
+    Namespace,
     OpenDocument,
     Snippet,
     definitions,
+    namespace_at_cursor,
     open_documents,
     query_terms,
     retrieval,
@@ -56,6 +58,9 @@ class CursorContext:
     snippets: tuple[Snippet, ...]
     repo_name: str
     file_path: str
+    # After ``module.``: the module name before the dot, and every name it reaches.
+    members_of: str = ""
+    members: tuple[str, ...] = ()
 
 
 class CrossFileContext:
@@ -191,10 +196,21 @@ class CrossFileContext:
             return stable[1]  # same line, and no other module's members asked for
         relative = real.relative_to(root).as_posix()
         prefix, suffix = text[:offset], text[offset:]
-        found = self._snippets(
-            uri, real, (root.name, relative), language, text, prefix, suffix, switches
+        namespace = (
+            namespace_at_cursor(self.index, text, relative, prefix, root.name)
+            if switches.definitions and language == "python" and member is not None
+            else None
         )
-        context = CursorContext(tuple(found), root.name, relative)
+        found = self._snippets(
+            uri, real, relative, language, text, prefix, suffix, switches, namespace
+        )
+        context = CursorContext(
+            tuple(found),
+            root.name,
+            relative,
+            namespace.alias if namespace else "",
+            namespace.names if namespace else (),
+        )
         self._stable[uri] = (place, context)
         return context
 
@@ -202,19 +218,19 @@ class CrossFileContext:
         self,
         uri: str,
         path: Path,
-        place: tuple[str, str],  # the root's folder name, the path relative to it
+        relative: str,
         language: str,
         text: str,
         prefix: str,
         suffix: str,
         switches: ContextSwitches,
+        namespace: Namespace | None,
     ) -> list[Snippet]:
         limit = switches.max_snippets
-        root_name, relative = place
         query = query_terms(prefix, suffix)
         found: list[Snippet] = []
         if switches.definitions and language == "python":
-            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1), root_name)
+            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1), namespace)
         if switches.open_documents:
             others = [d for u, d in reversed(self._recent.items()) if u != uri]
             found += open_documents(others, query, language)

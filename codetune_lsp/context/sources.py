@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from codetune_lsp.context.index import WINDOW_LINES, WINDOW_STRIDE, Hit, WorkspaceIndex, terms
+from codetune_lsp.context.symbols import Definition
 
 QUERY_LINES_BEFORE = 20
 QUERY_LINES_AFTER = 3
@@ -135,33 +136,60 @@ def module_aliases(text: str, relative: str) -> dict[str, str]:
     return aliases
 
 
-def module_outline(
-    index: WorkspaceIndex,
-    text: str,
-    relative: str,
-    prefix: str,
-    query: Sequence[str],
-    root_name: str = "",
-) -> Snippet | None:
-    """With the cursor after ``name.`` where ``name`` is a module of the workspace that the
-    file imports, the first line of its definitions, up to ``OUTLINE_CHARS``: the ones
-    starting with what is typed after the dot first, then those whose names share the most
-    word parts with the code around the cursor, shown in file order."""
+@dataclass(frozen=True)
+class Namespace:
+    """What ``alias.`` at the cursor reaches, ``alias`` bound by an import to a workspace
+    module: its path, its definitions (its own, then those of its star re-exports), and
+    every name the access may take (definitions, other top-level names, submodules)."""
+
+    alias: str
+    typed: str  # what is typed after the dot
+    path: str
+    definitions: tuple[Definition, ...]
+    names: tuple[str, ...]
+
+
+def namespace_at_cursor(
+    index: WorkspaceIndex, text: str, relative: str, prefix: str, root_name: str = ""
+) -> Namespace | None:
+    """The namespace of the module before ``.`` at the cursor (None when the cursor is not
+    after ``name.``, or ``name`` is not a workspace module the file imports)."""
     match = MEMBER_AT_CURSOR.search(prefix[-200:])
     if match is None:
         return None
     module = module_aliases(text, relative).get(match.group(1))
     files = _module_files(index, module, root_name) if module else []
-    if not files:
+    first = index.file_symbols(files[0]) if files else None
+    if first is None:
         return None
-    found = _namespace(index, files[0], root_name)
-    if not found:
-        return None
-    typed, wanted = match.group(2), {part for word in query for part in word_parts(word)}
+    found: list[Definition] = []
+    names: dict[str, None] = dict.fromkeys(index.child_modules(files[0]))
+    queue, seen = [first], {files[0]}
+    while queue and len(seen) <= NAMESPACE_FILES:
+        symbols = queue.pop(0)
+        found.extend(symbols.definitions)
+        names.update(dict.fromkeys(d.name for d in symbols.definitions))
+        names.update(dict.fromkeys(symbols.exports))
+        for dotted in symbols.star_imports:
+            for star in _module_files(index, dotted, root_name)[:1]:
+                nested = index.file_symbols(star) if star not in seen else None
+                seen.add(star)
+                if nested is not None:
+                    queue.append(nested)
+    return Namespace(
+        match.group(1), match.group(2), first.relative, tuple(found), tuple(sorted(names))
+    )
+
+
+def module_outline(namespace: Namespace, query: Sequence[str]) -> Snippet | None:
+    """The first line of the namespace's definitions, up to ``OUTLINE_CHARS``: only those
+    starting with what is typed after the dot, first those whose names share the most word
+    parts with the code around the cursor, shown in the order found."""
+    typed, wanted = namespace.typed, {part for word in query for part in word_parts(word)}
     ranked = sorted(
         (
             (order, d)
-            for order, d in enumerate(found[1:])
+            for order, d in enumerate(namespace.definitions)
             if not d.name.startswith("_") and d.name.startswith(typed)
         ),
         key=lambda pair: (-len(wanted & word_parts(pair[1].name)), pair[0]),
@@ -177,28 +205,7 @@ def module_outline(
     if not shown:
         return None
     shown.sort()
-    return Snippet("definition", found[0], 0, "\n".join(line for _, line in shown))
-
-
-def _namespace(index: WorkspaceIndex, path: Path, root_name: str) -> list:
-    """The module's relative path, then the definitions a ``module.`` access reaches: its
-    own, then those of the modules it star-imports, breadth first, at most
-    ``NAMESPACE_FILES`` files."""
-    first = index.file_symbols(path)
-    if first is None:
-        return []
-    found: list = [first.relative]
-    queue, seen = [first], {path}
-    while queue and len(seen) <= NAMESPACE_FILES:
-        symbols = queue.pop(0)
-        found.extend(symbols.definitions)
-        for dotted in symbols.star_imports:
-            for star in _module_files(index, dotted, root_name)[:1]:
-                nested = index.file_symbols(star) if star not in seen else None
-                seen.add(star)
-                if nested is not None:
-                    queue.append(nested)
-    return found
+    return Snippet("definition", namespace.path, 0, "\n".join(line for _, line in shown))
 
 
 @lru_cache(maxsize=65_536)
@@ -241,14 +248,19 @@ def _module_files(index: WorkspaceIndex, dotted: str, root_name: str = "") -> li
 
 
 def definitions(
-    index: WorkspaceIndex, text: str, relative: str, prefix: str, limit: int, root_name: str = ""
+    index: WorkspaceIndex,
+    text: str,
+    relative: str,
+    prefix: str,
+    limit: int,
+    namespace: Namespace | None = None,
 ) -> list[Snippet]:
-    """Definitions of the names used before the cursor that this file does not define."""
+    """Definitions of the names used before the cursor that this file does not define;
+    with the cursor after ``module.``, the module's outline first."""
     here = {a or b for a, b in DEFINED_HERE.findall(text)}
     imported = {p for m in imported_modules(text, relative) for p in _module_files(index, m)}
     suffix = text[len(prefix) :]
-    query = query_terms(prefix, suffix)
-    outline = module_outline(index, text, relative, prefix, query, root_name)
+    outline = module_outline(namespace, query_terms(prefix, suffix)) if namespace else None
     chosen: list[Snippet] = [outline] if outline is not None else []
     for name in names_near_cursor(prefix, suffix, imported_names(text)):
         if name in here:

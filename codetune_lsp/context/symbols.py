@@ -11,6 +11,11 @@ from pathlib import PurePosixPath
 
 TOP_LEVEL = re.compile(r"(?:async\s+def|def|class)\s+([A-Za-z_]\w*)")
 METHOD = re.compile(r"(\s+)(?:async\s+def|def)\s+([A-Za-z_]\w*)")
+TOP_FROM_IMPORT = re.compile(
+    r"^from[ \t]+[\w.]+[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.MULTILINE
+)
+TOP_IMPORT = re.compile(r"^import[ \t]+([\w.]+(?:[ \t]+as[ \t]+\w+)?)", re.MULTILINE)
+TOP_ASSIGNMENT = re.compile(r"^([A-Za-z_]\w*)[ \t]*(?::[^=\n]+)?=(?!=)", re.MULTILINE)
 STAR_IMPORT = re.compile(r"^from[ \t]+(\.*)([\w.]*)[ \t]+import[ \t]+\*", re.MULTILINE)
 CONSTANT = re.compile(r"([A-Z][A-Z0-9_]+)\s*(?::[^=]+)?=")
 SIGNATURE_LINES = 6
@@ -116,3 +121,19 @@ def star_imports(text: str, relative: str) -> tuple[str, ...]:
         if module:
             found.append(module)
     return tuple(found)
+
+
+def module_exports(text: str) -> tuple[str, ...]:
+    """Other names a module binds at its top level, which ``module.name`` reaches too:
+    what it imports (a package's ``__init__`` re-exports this way) and what it assigns."""
+    names: list[str] = []
+    for group in TOP_FROM_IMPORT.findall(text):
+        for part in group.strip("()").split(","):
+            words = part.split()
+            if words and words[0].isidentifier():
+                names.append(words[-1] if len(words) == 3 and words[1] == "as" else words[0])
+    for spec in TOP_IMPORT.findall(text):
+        words = spec.split()
+        names.append(words[-1] if len(words) == 3 else words[0].split(".")[0])
+    names.extend(TOP_ASSIGNMENT.findall(text))
+    return tuple(dict.fromkeys(names))

@@ -226,6 +226,7 @@ class Engine:
             request.max_new_tokens,
             plan.cancel,
             request.end_when,
+            request.first_word,
         )
         base = self._record_base(plan, generation, piece)
         cache = CacheRequest(

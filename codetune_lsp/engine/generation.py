@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -68,6 +69,7 @@ def build_generation(
     max_new: int | None,
     cancel: CancelToken | None,
     end_when: Callable[[str], bool] | None = None,
+    first_word: tuple[str, ...] = (),
 ) -> GenerationRequest:
     """Render the template into a raw prompt (FIM) or a chat with few-shot turns."""
     try:
@@ -84,6 +86,7 @@ def build_generation(
         "json_schema": template.schema,
         "cancel": cancel,
         "end_when": end_when,
+        "first_word": first_word,
         "priority": FEATURE_PRIORITY.get(template.feature, 1),
     }
     if not system and not template.examples:
@@ -103,7 +106,7 @@ def prompt_text(generation: GenerationRequest) -> str:
 
 
 def generation_params(generation: GenerationRequest) -> dict[str, Any]:
-    return {
+    params = {
         "temperature": generation.temperature,
         "top_p": generation.top_p,
         "max_new_tokens": generation.max_new_tokens,
@@ -111,3 +114,9 @@ def generation_params(generation: GenerationRequest) -> dict[str, Any]:
         "seed": generation.seed,
         "chat": generation.prompt is None,
     }
+    if generation.first_word:  # part of the cache key: another word list, another answer
+        words = "\n".join(sorted(generation.first_word)).encode()
+        params["first_word"] = (
+            f"{len(generation.first_word)}:{hashlib.sha256(words).hexdigest()[:16]}"
+        )
+    return params

@@ -68,6 +68,8 @@ class EngineRequest:
     # Raw text so far -> whether it already holds all that ``postprocess`` keeps; the
     # backend then stops generating (checked as text arrives; see GenerationRequest).
     end_when: Callable[[str], bool] | None = field(default=None, compare=False)
+    # Words the answer must begin with (see GenerationRequest.first_word).
+    first_word: tuple[str, ...] = ()
     # Used instead of ``template`` when the model has no fill-in-the-middle format.
     fim_fallback: str | None = None
     # Seconds the model may take; past it the call is stopped and recorded as a timeout.

@@ -24,6 +24,7 @@ from codetune_lsp.scheduling import LatestWins
 from codetune_lsp.settings import CompletionSettings
 
 if TYPE_CHECKING:
+    from codetune_lsp.context.service import CursorContext
     from codetune_lsp.engine import EngineRequest
     from codetune_lsp.prompts.completion_text import CompletionShape
 
@@ -228,6 +229,7 @@ class CompletionFeature:
             ),
             postprocess=self._finisher(shape, kind, snap.language_id),
             end_when=shape.complete,
+            first_word=member_words(prefix, cursor),
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
 
@@ -257,3 +259,17 @@ class CompletionFeature:
     def _unit_key(self, snap: DocumentSnapshot) -> str:
         roots = self.host.roots.paths
         return f"{roots[0] if roots else ''}|{snap.uri}"
+
+
+def member_words(prefix: str, cursor: CursorContext | None) -> tuple[str, ...]:
+    """After ``module.`` (a workspace module): what each name the module reaches adds to
+    what is typed after the dot. The answer must begin with one of them; none: free."""
+    if cursor is None or not cursor.members:
+        return ()
+    from codetune_lsp.context.sources import MEMBER_AT_CURSOR
+
+    match = MEMBER_AT_CURSOR.search(prefix[-200:])
+    if match is None or match.group(1) != cursor.members_of:
+        return ()
+    typed = match.group(2)
+    return tuple(name[len(typed) :] for name in cursor.members if name.startswith(typed))

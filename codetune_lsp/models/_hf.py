@@ -409,6 +409,35 @@ class _BatchControl(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+class _FirstWord:
+    """``first_word`` as a transformers logits processor, for a batch of one row."""
+
+    def __init__(self, loaded: LoadedModel, slot: Slot, prompt_tokens: int) -> None:
+        from codetune_lsp.models.first_word import FirstWordRule, FirstWordTokens
+
+        table = loaded.extras.get("first_word_tokens")
+        if table is None:  # the vocabulary's token texts, read once per model
+            tok = loaded.tokenizer
+            texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=True)
+            table = loaded.extras["first_word_tokens"] = FirstWordTokens(texts)
+        self.rule = FirstWordRule(slot.request.first_word, table, loaded.eos_ids)
+        self.tokenizer = loaded.tokenizer
+        self.prompt_tokens = prompt_tokens
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        if self.rule.done:
+            return scores
+        written = self.tokenizer.decode(
+            input_ids[0, self.prompt_tokens :].tolist(), skip_special_tokens=True
+        )
+        allowed = self.rule.allowed(written)
+        if allowed is None:
+            return scores
+        mask = torch.full_like(scores, float("-inf"))
+        mask[:, allowed] = 0.0
+        return scores + mask
+
+
 def run_batch(
     loaded: LoadedModel,
     slots: Sequence[Slot],
@@ -442,6 +471,9 @@ def run_batch(
     if first.seed is not None:
         torch.manual_seed(first.seed)
     control = _BatchControl(slots, loaded.eos_ids)
+    if len(slots) == 1 and first.first_word:  # such requests never share a batch
+        written_from = 1 if loaded.seq2seq else width  # after the decoder's start token
+        logits_processors = [*logits_processors, _FirstWord(loaded, slots[0], written_from)]
     with torch.inference_mode():
         loaded.model.generate(
             input_ids=input_ids.to(device),

@@ -72,6 +72,11 @@ class GenerationRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     json_schema: Mapping[str, Any] | None = None
+    # The answer must begin with one of these words as a whole identifier (the names a
+    # ``module.`` before the cursor can reach, less what is typed after the dot); empty:
+    # free. Honoured by the in-process runtimes (llama.cpp, transformers); remote backends
+    # ignore it.
+    first_word: tuple[str, ...] = ()
     cancel: CancelToken | None = field(default=None, compare=False, hash=False)
     # Judges the text generated so far, at each new piece: True ends the generation there
     # (the caller has all it will keep, e.g. a completion that left the cursor's block).

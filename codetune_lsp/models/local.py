@@ -161,7 +161,7 @@ class Slot:
     def batch_key(self) -> tuple[Any, ...] | None:
         """Requests with equal keys share one ``generate`` call; None runs alone."""
         r = self.request
-        if r.json_schema is not None or r.seed is not None:
+        if r.json_schema is not None or r.seed is not None or r.first_word:
             return None
         return ("greedy",) if r.greedy else ("sample", r.temperature, r.top_p)
 

@@ -190,3 +190,39 @@ def test_the_outline_follows_star_imports_and_ranks_by_the_typed_start(tmp_path:
         "def convex_hull(p): ...",
         "def circle_area(r): ...",
     ]  # only names starting with what is typed after the dot, from both re-exports
+
+
+def test_the_members_of_a_module_cover_every_name_it_binds(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    context = workspace(
+        root,
+        {
+            "__init__.py": "from .prices import *\nfrom shop.tax import vat_rate as vat\n",
+            "prices.py": "def net_price(p):\n    pass\ncurrency = 'EUR'\nMAX_ITEMS: int = 9\n",
+            "tax.py": "def vat_rate():\n    pass\n",
+            "io/__init__.py": "",
+            "views/cart.py": "",
+        },
+    )
+    text = "import shop\n\ntotal = shop."
+    found = gather(context, root, "views/cart.py", text)
+    assert found.members_of == "shop"
+    assert set(found.members) == {
+        "net_price", "currency", "MAX_ITEMS",  # through the star import
+        "vat",  # re-exported under another name
+        "prices", "tax", "io", "views",  # submodules
+    }  # fmt: skip
+    elsewhere = gather(context, root, "views/cart.py", "import shop\n\n\ntotal = 1 + ")
+    assert elsewhere.members == ()
+
+
+def test_a_completion_after_a_module_dot_must_begin_with_one_of_its_names() -> None:
+    from codetune_lsp.context.service import CursorContext
+    from codetune_lsp.features.completion import member_words
+
+    cursor = CursorContext((), "shop", "cart.py", "shop", ("net_price", "net_total", "tax"))
+    assert member_words("x = shop.", cursor) == ("net_price", "net_total", "tax")
+    assert member_words("x = shop.net_", cursor) == ("price", "total")  # less what is typed
+    assert member_words("x = shop.vat", cursor) == ()  # nothing fits: the model is free
+    assert member_words("x = other.", cursor) == ()
+    assert member_words("x = shop.net_price(", cursor) == ()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 from lsprotocol import types
@@ -136,3 +137,28 @@ async def test_files_outside_the_root_never_enter_the_prompt(
         await client.stop()
     assert "shoelace formula" in prompt  # context is on ...
     assert OUTSIDE_MARKER not in prompt  # ... and nothing from outside came in
+
+
+async def test_after_a_module_dot_even_a_random_model_names_what_the_module_binds(
+    tmp_path: Path, tiny_llama_path: Path
+) -> None:
+    make_workspace(tmp_path)
+    text = "from geometry import shapes\n\n\ndef lot_area(corners):\n    return shapes."
+    app = tmp_path / "lot.py"
+    app.write_text(text)
+    client = await start_client(
+        tmp_path, tiny_llama_path, "neovim", extra_config=trusted(tmp_path), diagnostics=False
+    )
+    try:
+        await index_ready(client)
+        open_doc(client, app.as_uri(), text)
+        await complete(client, tmp_path, app.as_uri(), text)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    ((output, params),) = history(
+        tmp_path, "SELECT output, params_json FROM executions WHERE feature = 'completion'"
+    )
+    first = re.match(r"\w*", output).group()
+    assert first in {"MAP_SERVICE_TOKEN", "shoelace_polygon_area"}, output
+    assert json.loads(params)["first_word"].startswith("2:")  # the rule is part of the key

@@ -180,14 +180,15 @@ async def test_builtin_templates_run_and_invalid_output_never_crashes(
     client, uri = await started(tmp_path, tiny_llama_path, extra=both)
     try:
         open_doc(client, uri, SOURCE)
-        for _ in range(300):
+        both_ran = {"diagnostics.security", "diagnostics.quality"}
+        for _ in range(600):  # a loaded machine may rerun one before the other has a row
             rows = history(tmp_path, "SELECT template_name, success, error_class FROM executions")
-            if len(rows) >= 2:
+            if {r[0] for r in rows} >= both_ran:
                 break
             await asyncio.sleep(0.1)
-        assert {r[0] for r in rows} == {"diagnostics.security", "diagnostics.quality"}
+        assert {r[0] for r in rows} == both_ran
         for _, success, error_class in rows:  # a random model: valid JSON or a counted miss
-            assert success or error_class == "OutputInvalid"
+            assert success or error_class in ("OutputInvalid", "CancelledError")
         state = await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="codetune.status")
         )

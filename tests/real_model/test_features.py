@@ -9,6 +9,7 @@ import ast
 import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -187,3 +188,55 @@ async def test_a_completion_uses_a_function_defined_only_in_another_file(
     text = text if isinstance(text, str) else text.value
     print(repr(text))
     assert text.startswith("shoelace_polygon_area(")  # a name it can only know from shapes.py
+
+
+SETTINGS = "".join(
+    f"{name} = {value!r}\n"
+    for name, value in [
+        ("HF_HUB_CACHE", "~/.cache/hub"),
+        ("HF_HUB_OFFLINE", False),
+        ("HF_TOKEN_PATH", "~/.cache/token"),
+        ("DEFAULT_REVISION", "main"),
+        ("ENDPOINT", "https://example.org"),
+        ("REPO_TYPE_MODEL", "model"),
+        ("REPO_TYPES", ["model", "dataset"]),
+        ("CONFIG_NAME", "config.json"),
+    ]
+)
+DOWNLOAD = (
+    "from pathlib import Path\n\nfrom hub import settings\n\n\n"
+    "def cached_file(name):\n"
+    '    """Where a downloaded file is kept in the local cache."""\n'
+    "    return Path(settings."
+)
+
+
+async def test_after_a_module_dot_the_completion_names_what_the_module_defines(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "__init__.py").write_text("")
+    (tmp_path / "hub" / "settings.py").write_text(SETTINGS)
+    (tmp_path / "download.py").write_text(DOWNLOAD)
+    trusted = f'\n[workspace]\ntrusted = ["{tmp_path}"]\n'
+    client = await start_qwen_client(tmp_path, qwen_gguf, extra=trusted)
+    try:
+        status = types.ExecuteCommandParams(command="codetune.status")
+        while (await client.workspace_execute_command_async(status))["crossFileIndex"][
+            "state"
+        ] != "ready":
+            await asyncio.sleep(0.1)
+        uri = (tmp_path / "download.py").as_uri()
+        open_doc(client, uri, DOWNLOAD)
+        cursor = types.Position(line=7, character=len("    return Path(settings."))
+        result = await invoke_inline(client, uri, cursor)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert items, "the real model should complete the attribute"
+    text = items[0].insert_text
+    text = text if isinstance(text, str) else text.value
+    print(repr(text))
+    name = re.match(r"\w*", text).group()
+    assert name in {line.split(" = ")[0] for line in SETTINGS.splitlines()}, text
