@@ -48,6 +48,7 @@ class ContextSwitches:
     definitions: bool = True
     retrieval: bool = True
     max_snippets: int = 6
+    snippets: bool = True  # off: only the names after ``module.``, no snippets
 
 
 @dataclass(frozen=True)
@@ -201,8 +202,10 @@ class CrossFileContext:
             if switches.definitions and language == "python" and member is not None
             else None
         )
-        found = self._snippets(
-            uri, real, relative, language, text, prefix, suffix, switches, namespace
+        found = (
+            self._snippets(uri, real, relative, language, text, prefix, suffix, switches, namespace)
+            if switches.snippets
+            else []
         )
         context = CursorContext(
             tuple(found),

@@ -103,12 +103,9 @@ def imported_names(text: str) -> list[str]:
 def imported_modules(text: str, relative: str) -> list[str]:
     """Dotted module names the file imports, relative imports resolved against its path."""
     head = "\n".join(text.split("\n", IMPORT_LINES)[:IMPORT_LINES])
-    package = list(PurePosixPath(relative).parent.parts)
     found: list[str] = []
     for dots, module, names in FROM_IMPORT.findall(head):
-        if dots:
-            base = package[: len(package) - (len(dots) - 1)] if len(dots) > 1 else package
-            module = ".".join([*base, module] if module else base)
+        module = _resolve(dots, module, relative)
         if module:
             found.append(module)
         for part in names.strip("()").split(","):
@@ -133,6 +130,12 @@ def module_aliases(text: str, relative: str) -> dict[str, str]:
             aliases.setdefault(part.strip().split(".")[0], part.strip().split(".")[0])
     for module, alias in IMPORT_ALIAS.findall(head):
         aliases[alias] = module
+    for dots, module, names in FROM_IMPORT.findall(head):  # from pkg import mod as alias
+        for part in names.strip("()").split(","):
+            words = part.split()
+            if len(words) == 3 and words[1] == "as":
+                base = _resolve(dots, module, relative)
+                aliases[words[2]] = f"{base}.{words[0]}" if base else words[0]
     return aliases
 
 
@@ -231,6 +234,15 @@ def _first_line(definition_text: str) -> str:
     if len(joined) > SIGNATURE_SHOWN:
         return joined[: SIGNATURE_SHOWN - 4] + " ..."
     return joined if joined.endswith("...") else joined + " ..."
+
+
+def _resolve(dots: str, module: str, relative: str) -> str:
+    """The dotted name of ``from <dots><module> import …`` in the file at ``relative``."""
+    if not dots:
+        return module
+    package = list(PurePosixPath(relative).parent.parts)
+    base = package[: len(package) - (len(dots) - 1)] if len(dots) > 1 else package
+    return ".".join([*base, module] if module else base)
 
 
 def _module_files(index: WorkspaceIndex, dotted: str, root_name: str = "") -> list[Path]:

@@ -199,7 +199,9 @@ class CompletionFeature:
         kind = cursor_kind(prefix, suffix)
         shape = CompletionShape(prefix, suffix)
         file_name = posixpath.basename(snap.uri)
-        cursor = self.cross_file.gather(snap, len(prefix)) if self.cross_file else None
+        profile = self.host.settings.models.get(settings.model)
+        in_prompt = profile.context_snippets if profile is not None else True
+        cursor = self.cross_file.gather(snap, len(prefix), in_prompt) if self.cross_file else None
         return EngineRequest(
             feature="completion",
             template=settings.template,

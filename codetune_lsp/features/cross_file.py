@@ -90,14 +90,21 @@ class CrossFileFeature:
 
     # -- one completion -------------------------------------------------------------------
 
-    def gather(self, snap: DocumentSnapshot, offset: int) -> CursorContext | None:
-        """Snippets for the cursor, or None (off, untrusted, outside the roots, or failed:
-        a completion never fails because its context did)."""
+    def gather(
+        self, snap: DocumentSnapshot, offset: int, snippets: bool = True
+    ) -> CursorContext | None:
+        """Snippets for the cursor (``snippets`` off: only the names after ``module.``), or
+        None (off, untrusted, outside the roots, or failed: a completion never fails because
+        its context did)."""
         if not self.enabled():
             return None
         settings = self._settings.features.completion.cross_file
         switches = ContextSwitches(
-            settings.open_documents, settings.definitions, settings.retrieval, settings.max_snippets
+            settings.open_documents,
+            settings.definitions,
+            settings.retrieval,
+            settings.max_snippets,
+            snippets,
         )
         try:
             self.refresh_roots()

@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from codetune_lsp.context.service import ContextSwitches, CrossFileContext
-from codetune_lsp.context.sources import OpenDocument, imported_modules, open_documents
+from codetune_lsp.context.sources import (
+    OpenDocument,
+    imported_modules,
+    module_aliases,
+    open_documents,
+)
 
 
 def workspace(root: Path, files: dict[str, str]) -> CrossFileContext:
@@ -23,6 +28,14 @@ def gather(context: CrossFileContext, root: Path, relative: str, text: str):
     return context.gather(
         f"file://{root / relative}", root / relative, "python", text, len(text), ContextSwitches()
     )
+
+
+def test_module_aliases_name_the_module_each_import_binds() -> None:
+    text = "import networkx as nx\nfrom . import util\nfrom fsspec import asyn as fs_asyn\n"
+    aliases = module_aliases(text, "app/views/page.py")
+    assert aliases["nx"] == "networkx"
+    assert aliases["util"] == "app.views.util"
+    assert aliases["fs_asyn"] == "fsspec.asyn"
 
 
 def test_relative_and_absolute_imports_resolve_to_module_names() -> None:
