@@ -15,6 +15,10 @@ from dataclasses import dataclass
 # Counts tokens for several texts at once (a batched call into the model's tokenizer).
 TokenCounter = Callable[[Sequence[str]], list[int]]
 BATCH_LINES = 48
+# A prefix cut at the top starts on a multiple of this many lines, so that typing (a few
+# more tokens) does not move its first line: the model's cached state for the prompt's
+# start stays valid until the cursor's needs cross the next boundary.
+SNAP_LINES = 32
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,21 @@ class FittedContext:
     prefix_tokens: int
     suffix_tokens: int
     truncated: bool
+
+
+def _snap_start(
+    above: list[str], kept: list[str], used: int, count: TokenCounter
+) -> tuple[list[str], int]:
+    """Where the prefix is cut at the top (``kept`` is nearest first), drop the farthest
+    lines until the first one kept is a multiple of ``SNAP_LINES`` into the file."""
+    if len(kept) == len(above) or not kept:
+        return kept, used
+    first = len(above) - len(kept)
+    drop = -first % SNAP_LINES
+    if drop == 0 or drop >= len(kept):
+        return kept, used
+    dropped = kept[len(kept) - drop :]
+    return kept[: len(kept) - drop], used - sum(count(dropped))
 
 
 def _take(lines: list[str], budget: int, count: TokenCounter) -> tuple[list[str], int]:
@@ -60,6 +79,7 @@ def fit_context(
     suffix_budget = int(budget * suffix_share)
     kept_below, below_used = _take(below, suffix_budget, count)
     kept_above, above_used = _take(above, budget - below_used, count)
+    kept_above, above_used = _snap_start(above, kept_above, above_used, count)
     if len(kept_below) < len(below):  # give the suffix what the prefix left over
         more, more_used = _take(below[len(kept_below) :], budget - above_used - below_used, count)
         kept_below += more

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from codetune_lsp.prompts.context import fit_context
+from codetune_lsp.prompts.context import SNAP_LINES, fit_context
 
 
 def words(texts):
@@ -29,9 +29,21 @@ def test_lines_nearest_the_cursor_are_kept() -> None:
 
 
 def test_unused_suffix_budget_goes_to_the_prefix() -> None:
-    prefix = "".join(f"w{i} w\n" for i in range(50))
+    prefix = "".join(f"w{i} w\n" for i in range(52))  # the 20 lines kept start at line 32
     fitted = fit_context(prefix, "", budget=40, count=words)
     assert fitted.prefix_tokens == 40
+
+
+def test_a_cut_prefix_keeps_its_first_line_while_you_type() -> None:
+    lines = "".join(f"w{i} w\n" for i in range(300))
+    suffix = "".join(f"after{i} x\n" for i in range(40))
+    starts = set()
+    for typed in ["", "a", "a b", "a b c", "a b c d e"]:  # tokens added at the cursor
+        fitted = fit_context(lines + typed, suffix, budget=160, count=words)
+        assert fitted.prefix.endswith(typed) and fitted.truncated
+        starts.add(fitted.prefix.split("\n", 1)[0])
+        assert int(fitted.prefix[1:].split(" ", 1)[0]) % SNAP_LINES == 0
+    assert len(starts) == 1  # the prompt's start, and so the model's cached state, holds
 
 
 def test_joined_count_is_enforced_even_if_lines_undercount() -> None:
