@@ -27,7 +27,6 @@ from codetune_lsp.context.files import (
 from codetune_lsp.context.index import Hit, WorkspaceIndex, parse_file
 from codetune_lsp.context.sources import (
     MEMBER_AT_CURSOR,
-    Namespace,
     OpenDocument,
     Snippet,
     definitions,
@@ -203,7 +202,7 @@ class CrossFileContext:
             else None
         )
         found = (
-            self._snippets(uri, real, relative, language, text, prefix, suffix, switches, namespace)
+            self._snippets(uri, real, relative, language, text, prefix, suffix, switches)
             if switches.snippets
             else []
         )
@@ -227,13 +226,12 @@ class CrossFileContext:
         prefix: str,
         suffix: str,
         switches: ContextSwitches,
-        namespace: Namespace | None,
     ) -> list[Snippet]:
         limit = switches.max_snippets
         query = query_terms(prefix, suffix)
         found: list[Snippet] = []
         if switches.definitions and language == "python":
-            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1), namespace)
+            found += definitions(self.index, text, relative, prefix, max(limit // 2, 1))
         if switches.open_documents:
             others = [d for u, d in reversed(self._recent.items()) if u != uri]
             found += open_documents(others, query, language)

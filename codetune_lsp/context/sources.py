@@ -2,8 +2,7 @@
 
 - definitions: the names used just before the cursor that the current file does not
   define, looked up in the index; a definition in a module the file imports wins, and an
-  ambiguous name (defined in several files, none imported) is left out; with the cursor
-  after ``module.`` (a module the file imports), that module's outline comes first;
+  ambiguous name (defined in several files, none imported) is left out;
 - open documents: the window of each other open document (most recently edited first)
   that shares the most identifiers with the code around the cursor (Jaccard);
 - retrieval: the best BM25 windows of the rest of the workspace.
@@ -15,11 +14,9 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 from codetune_lsp.context.index import WINDOW_LINES, WINDOW_STRIDE, Hit, WorkspaceIndex, terms
-from codetune_lsp.context.symbols import Definition
 
 QUERY_LINES_BEFORE = 20
 QUERY_LINES_AFTER = 3
@@ -35,11 +32,7 @@ FROM_IMPORT = re.compile(
 PLAIN_IMPORT = re.compile(r"^[ \t]*import[ \t]+([\w.]+(?:\s*,\s*[\w.]+)*)", re.MULTILINE)
 IMPORT_ALIAS = re.compile(r"^[ \t]*import[ \t]+([\w.]+)[ \t]+as[ \t]+(\w+)", re.MULTILINE)
 MEMBER_AT_CURSOR = re.compile(r"([A-Za-z_]\w*)\.(\w*)$")
-WORD_PART = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
-OUTLINE_CHARS = 1_200
 NAMESPACE_FILES = 300
-CONSTANT_SHOWN = 60
-SIGNATURE_SHOWN = 110
 DEFINED_HERE = re.compile(r"^\s*(?:async\s+def|def|class)\s+(\w+)|^([A-Za-z_]\w*)\s*=", re.M)
 
 
@@ -142,13 +135,10 @@ def module_aliases(text: str, relative: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Namespace:
     """What ``alias.`` at the cursor reaches, ``alias`` bound by an import to a workspace
-    module: its path, its definitions (its own, then those of its star re-exports), and
-    every name the access may take (definitions, other top-level names, submodules)."""
+    module: every name the access may take (its definitions, the other names it binds at
+    the top level, its submodules, and the same through its star re-exports)."""
 
     alias: str
-    typed: str  # what is typed after the dot
-    path: str
-    definitions: tuple[Definition, ...]
     names: tuple[str, ...]
 
 
@@ -165,12 +155,10 @@ def namespace_at_cursor(
     first = index.file_symbols(files[0]) if files else None
     if first is None:
         return None
-    found: list[Definition] = []
     names: dict[str, None] = dict.fromkeys(index.child_modules(files[0]))
     queue, seen = [first], {files[0]}
     while queue and len(seen) <= NAMESPACE_FILES:
         symbols = queue.pop(0)
-        found.extend(symbols.definitions)
         names.update(dict.fromkeys(d.name for d in symbols.definitions))
         names.update(dict.fromkeys(symbols.exports))
         for dotted in symbols.star_imports:
@@ -179,61 +167,7 @@ def namespace_at_cursor(
                 seen.add(star)
                 if nested is not None:
                     queue.append(nested)
-    return Namespace(
-        match.group(1), match.group(2), first.relative, tuple(found), tuple(sorted(names))
-    )
-
-
-def module_outline(namespace: Namespace, query: Sequence[str]) -> Snippet | None:
-    """The first line of the namespace's definitions, up to ``OUTLINE_CHARS``: only those
-    starting with what is typed after the dot, first those whose names share the most word
-    parts with the code around the cursor, shown in the order found."""
-    typed, wanted = namespace.typed, {part for word in query for part in word_parts(word)}
-    ranked = sorted(
-        (
-            (order, d)
-            for order, d in enumerate(namespace.definitions)
-            if not d.name.startswith("_") and d.name.startswith(typed)
-        ),
-        key=lambda pair: (-len(wanted & word_parts(pair[1].name)), pair[0]),
-    )
-    shown: list[tuple[int, str]] = []
-    size = 0
-    for order, definition in ranked:
-        line = _first_line(definition.text)
-        if size + len(line) > OUTLINE_CHARS:
-            break
-        shown.append((order, line))
-        size += len(line) + 1
-    if not shown:
-        return None
-    shown.sort()
-    return Snippet("definition", namespace.path, 0, "\n".join(line for _, line in shown))
-
-
-@lru_cache(maxsize=65_536)
-def word_parts(identifier: str) -> frozenset[str]:
-    """Lower-case parts of an identifier: ``HF_HUB_CACHE`` and ``hfHubCache`` both give
-    ``hf``, ``hub``, ``cache`` (kept per name: outlines rank the same names again)."""
-    return frozenset(part.lower() for part in WORD_PART.findall(identifier))
-
-
-def _first_line(definition_text: str) -> str:
-    """A definition in one line: its signature joined, or a constant cut after its first
-    words."""
-    lines = definition_text.split("\n")
-    if not lines[0].startswith(("def ", "async def ", "class ")):
-        first = lines[0]
-        return first if len(first) <= CONSTANT_SHOWN else first[: CONSTANT_SHOWN - 3] + "..."
-    signature = []
-    for line in lines:
-        signature.append(line.strip())
-        if line.rstrip().endswith(":"):
-            break
-    joined = " ".join(signature).replace("( ", "(").replace(", )", ")").replace(" )", ")")
-    if len(joined) > SIGNATURE_SHOWN:
-        return joined[: SIGNATURE_SHOWN - 4] + " ..."
-    return joined if joined.endswith("...") else joined + " ..."
+    return Namespace(match.group(1), tuple(sorted(names)))
 
 
 def _resolve(dots: str, module: str, relative: str) -> str:
@@ -265,15 +199,12 @@ def definitions(
     relative: str,
     prefix: str,
     limit: int,
-    namespace: Namespace | None = None,
 ) -> list[Snippet]:
-    """Definitions of the names used before the cursor that this file does not define;
-    with the cursor after ``module.``, the module's outline first."""
+    """Definitions of the names used before the cursor that this file does not define."""
     here = {a or b for a, b in DEFINED_HERE.findall(text)}
     imported = {p for m in imported_modules(text, relative) for p in _module_files(index, m)}
     suffix = text[len(prefix) :]
-    outline = module_outline(namespace, query_terms(prefix, suffix)) if namespace else None
-    chosen: list[Snippet] = [outline] if outline is not None else []
+    chosen: list[Snippet] = []
     for name in names_near_cursor(prefix, suffix, imported_names(text)):
         if name in here:
             continue

@@ -106,7 +106,7 @@ def test_a_module_dot_on_the_line_renews_the_answer_once(tmp_path: Path) -> None
     line = "import units\nlength = "
     first = gather(context, tmp_path, "app.py", line)
     at_dot = gather(context, tmp_path, "app.py", line + "units.")
-    assert at_dot is not first and "def metres(x): ..." in at_dot.snippets[0].text
+    assert at_dot is not first and at_dot.members == ("metres",)
     typing = [line + "units.me", line + "units.metres(3", line + "units.metres(3) + 1"]
     assert all(gather(context, tmp_path, "app.py", t) is at_dot for t in typing)
 
@@ -162,49 +162,6 @@ def test_new_roots_replace_the_old_index(tmp_path: Path) -> None:
     assert context.index.definitions("only_in_two")
 
 
-def test_after_a_module_and_a_dot_its_outline_comes_first(tmp_path: Path) -> None:
-    context = workspace(
-        tmp_path,
-        {
-            "geometry.py": (
-                "UNIT_SCALE = 1000  # millimetres per metre, used by every converter here\n"
-                "def shoelace_area(points):\n    pass\n"
-                "def perimeter(points,\n              closed=True):\n    pass\n"
-                "def _private(x):\n    pass\n"
-            ),
-            "app.py": "",
-        },
-    )
-    text = "from . import geometry\n\n\ndef plot_area(points):\n    return geometry."
-    outline = gather(context, tmp_path, "app.py", text).snippets[0]
-    assert outline.source == "definition" and outline.path == "geometry.py"
-    assert outline.text.split("\n") == [
-        "UNIT_SCALE = 1000  # millimetres per metre, used by every...",
-        "def shoelace_area(points): ...",
-        "def perimeter(points, closed=True): ...",
-    ]  # file order, signatures joined, constants cut, private names left out
-
-
-def test_the_outline_follows_star_imports_and_ranks_by_the_typed_start(tmp_path: Path) -> None:
-    root = tmp_path / "shapes"
-    context = workspace(
-        root,
-        {
-            "__init__.py": "from shapes.polygons import *\nfrom .circles import *\n",
-            "polygons.py": "def polygon_area(p):\n    pass\ndef convex_hull(p):\n    pass\n",
-            "circles.py": "def circle_area(r):\n    pass\ndef arc_length(r):\n    pass\n",
-            "plots/draw.py": "",
-        },
-    )
-    text = "import shapes as sh\n\ndef draw(p):\n    size = sh.c"
-    snippets = gather(context, root, "plots/draw.py", text).snippets
-    assert snippets[0].path == "__init__.py"
-    assert snippets[0].text.split("\n") == [
-        "def convex_hull(p): ...",
-        "def circle_area(r): ...",
-    ]  # only names starting with what is typed after the dot, from both re-exports
-
-
 def test_the_members_of_a_module_cover_every_name_it_binds(tmp_path: Path) -> None:
     root = tmp_path / "shop"
     context = workspace(
@@ -239,3 +196,20 @@ def test_a_completion_after_a_module_dot_must_begin_with_one_of_its_names() -> N
     assert member_words("x = shop.vat", cursor) == ()  # nothing fits: the model is free
     assert member_words("x = other.", cursor) == ()
     assert member_words("x = shop.net_price(", cursor) == ()
+
+
+def test_the_names_follow_star_imports_from_a_root_package(tmp_path: Path) -> None:
+    root = tmp_path / "shapes"
+    context = workspace(
+        root,
+        {
+            "__init__.py": "from shapes.polygons import *\nfrom .circles import *\n",
+            "polygons.py": "def polygon_area(p):\n    pass\n",
+            "circles.py": "def circle_area(r):\n    pass\n",
+            "plots/draw.py": "",
+        },
+    )
+    text = "import shapes as sh\n\ndef draw(p):\n    size = sh.c"
+    found = gather(context, root, "plots/draw.py", text)
+    assert found.members_of == "sh"
+    assert {"polygon_area", "circle_area", "polygons", "circles", "plots"} <= set(found.members)
