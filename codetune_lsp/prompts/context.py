@@ -15,9 +15,10 @@ from dataclasses import dataclass
 # Counts tokens for several texts at once (a batched call into the model's tokenizer).
 TokenCounter = Callable[[Sequence[str]], list[int]]
 BATCH_LINES = 48
-# A prefix cut at the top starts on a multiple of this many lines, so that typing (a few
+# A prefix cut at the top starts on a multiple of a step of lines, so that typing (a few
 # more tokens) does not move its first line: the model's cached state for the prompt's
-# start stays valid until the cursor's needs cross the next boundary.
+# start stays valid until the cursor's needs cross the next boundary. The step is a power
+# of two near 1/16 of the lines kept (at most this many), so at most about 6% is given up.
 SNAP_LINES = 32
 
 
@@ -30,15 +31,20 @@ class FittedContext:
     truncated: bool
 
 
+def snap_step(kept_lines: int) -> int:
+    """The step a cut prefix's first line snaps to, for ``kept_lines`` lines kept."""
+    return min(SNAP_LINES, 1 << max((kept_lines // 16).bit_length() - 1, 0))
+
+
 def _snap_start(
     above: list[str], kept: list[str], used: int, count: TokenCounter
 ) -> tuple[list[str], int]:
     """Where the prefix is cut at the top (``kept`` is nearest first), drop the farthest
-    lines until the first one kept is a multiple of ``SNAP_LINES`` into the file."""
+    lines until the first one kept is a multiple of ``snap_step`` into the file."""
     if len(kept) == len(above) or not kept:
         return kept, used
     first = len(above) - len(kept)
-    drop = -first % SNAP_LINES
+    drop = -first % snap_step(len(kept))
     if drop == 0 or drop >= len(kept):
         return kept, used
     dropped = kept[len(kept) - drop :]

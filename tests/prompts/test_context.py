@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from codetune_lsp.prompts.context import SNAP_LINES, fit_context
+from codetune_lsp.prompts.context import fit_context, snap_step
 
 
 def words(texts):
@@ -35,15 +35,22 @@ def test_unused_suffix_budget_goes_to_the_prefix() -> None:
 
 
 def test_a_cut_prefix_keeps_its_first_line_while_you_type() -> None:
-    lines = "".join(f"w{i} w\n" for i in range(300))
+    lines = "".join(f"w{i} w\n" for i in range(2000))
     suffix = "".join(f"after{i} x\n" for i in range(40))
     starts = set()
     for typed in ["", "a", "a b", "a b c", "a b c d e"]:  # tokens added at the cursor
-        fitted = fit_context(lines + typed, suffix, budget=160, count=words)
+        fitted = fit_context(lines + typed, suffix, budget=1000, count=words)
         assert fitted.prefix.endswith(typed) and fitted.truncated
         starts.add(fitted.prefix.split("\n", 1)[0])
-        assert int(fitted.prefix[1:].split(" ", 1)[0]) % SNAP_LINES == 0
     assert len(starts) == 1  # the prompt's start, and so the model's cached state, holds
+    (start,) = starts
+    kept = fitted.prefix.count("\n")
+    assert snap_step(kept) == 16 and int(start[1:].split(" ", 1)[0]) % 16 == 0
+
+
+def test_the_snap_gives_up_at_most_a_sixteenth_of_the_lines() -> None:
+    assert [snap_step(n) for n in (10, 31, 32, 64, 200, 512, 5000)] == [1, 1, 2, 4, 8, 32, 32]
+    assert all(snap_step(n) <= max(n / 16, 1) for n in range(1, 2000))
 
 
 def test_joined_count_is_enforced_even_if_lines_undercount() -> None:
