@@ -326,19 +326,7 @@ class HeldStore:
     def record_cache_hit(self, record: Any, cached: Any) -> Any:
         if self._store is not None:
             return self._store.record_cache_hit(record, cached)
-        return self.record_execution(
-            record.replace(
-                cache_hit=True,
-                estimated_cost=0.0,
-                success=True,
-                output=cached.output,
-                finish_reason=cached.finish_reason,
-                input_tokens=cached.input_tokens,
-                output_tokens=cached.output_tokens,
-                error_class=None,
-                error_message=None,
-            )
-        )
+        return self.record_execution(record.as_cache_hit(cached))
 
     def add_feedback(self, execution_id: str, kind: str, **details: Any) -> Any:
         if self._store is not None:

@@ -66,3 +66,17 @@ class ExecutionRecord:
 
     def replace(self, **changes: Any) -> ExecutionRecord:
         return dataclasses.replace(self, **changes)
+
+    def as_cache_hit(self, cached: Any) -> ExecutionRecord:
+        """This execution answered from the cache (a ``CachedResponse``): flag set, cost 0."""
+        return self.replace(
+            cache_hit=True,
+            estimated_cost=0.0,
+            success=True,
+            output=cached.output,
+            finish_reason=cached.finish_reason,
+            input_tokens=cached.input_tokens,
+            output_tokens=cached.output_tokens,
+            error_class=None,
+            error_message=None,
+        )

@@ -137,19 +137,7 @@ class Store:
 
     def record_cache_hit(self, record: ExecutionRecord, cached: CachedResponse) -> Pending[str]:
         """Record an answer served from the cache: cache flag set, cost 0."""
-        return self.record_execution(
-            record.replace(
-                cache_hit=True,
-                estimated_cost=0.0,
-                success=True,
-                output=cached.output,
-                finish_reason=cached.finish_reason,
-                input_tokens=cached.input_tokens,
-                output_tokens=cached.output_tokens,
-                error_class=None,
-                error_message=None,
-            )
-        )
+        return self.record_execution(record.as_cache_hit(cached))
 
     # -- feedback -------------------------------------------------------------------------
     def add_feedback(
