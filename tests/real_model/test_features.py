@@ -142,6 +142,17 @@ async def test_the_docstring_action_documents_the_function_and_changes_nothing_e
         await client.stop()
 
 
+async def trusted_client_with_index(root: Path, gguf: Path):
+    """The real server with ``root`` as a trusted workspace, once its index is built."""
+    client = await start_qwen_client(root, gguf, extra=f'\n[workspace]\ntrusted = ["{root}"]\n')
+    status = types.ExecuteCommandParams(command="codetune.status")
+    while (await client.workspace_execute_command_async(status))["crossFileIndex"][
+        "state"
+    ] != "ready":
+        await asyncio.sleep(0.1)
+    return client
+
+
 SHAPES = (
     "def shoelace_polygon_area(vertices):\n"
     '    """Area of a simple polygon from its (x, y) vertices, by the shoelace formula."""\n'
@@ -165,14 +176,8 @@ async def test_a_completion_uses_a_function_defined_only_in_another_file(
     (tmp_path / "geometry" / "__init__.py").write_text("")
     (tmp_path / "geometry" / "shapes.py").write_text(SHAPES)
     (tmp_path / "lot.py").write_text(LOT)
-    trusted = f'\n[workspace]\ntrusted = ["{tmp_path}"]\n'
-    client = await start_qwen_client(tmp_path, qwen_gguf, extra=trusted)
+    client = await trusted_client_with_index(tmp_path, qwen_gguf)
     try:
-        status = types.ExecuteCommandParams(command="codetune.status")
-        while (await client.workspace_execute_command_async(status))["crossFileIndex"][
-            "state"
-        ] != "ready":
-            await asyncio.sleep(0.1)
         uri = (tmp_path / "lot.py").as_uri()
         open_doc(client, uri, LOT)
         cursor = types.Position(line=5, character=len("    return shapes."))
@@ -218,14 +223,8 @@ async def test_after_a_module_dot_the_completion_names_what_the_module_defines(
     (tmp_path / "hub" / "__init__.py").write_text("")
     (tmp_path / "hub" / "settings.py").write_text(SETTINGS)
     (tmp_path / "download.py").write_text(DOWNLOAD)
-    trusted = f'\n[workspace]\ntrusted = ["{tmp_path}"]\n'
-    client = await start_qwen_client(tmp_path, qwen_gguf, extra=trusted)
+    client = await trusted_client_with_index(tmp_path, qwen_gguf)
     try:
-        status = types.ExecuteCommandParams(command="codetune.status")
-        while (await client.workspace_execute_command_async(status))["crossFileIndex"][
-            "state"
-        ] != "ready":
-            await asyncio.sleep(0.1)
         uri = (tmp_path / "download.py").as_uri()
         open_doc(client, uri, DOWNLOAD)
         cursor = types.Position(line=7, character=len("    return Path(settings."))
