@@ -23,7 +23,7 @@ and the explicit request is made again, with the model's state from the first re
 kept, as it is while typing. Reports the median and p95 of both and their ratio.
 
     .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--parts early-end,warm]
-        [--json out.json]
+        [--max-prompt-tokens N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -47,14 +47,16 @@ from codetune_lsp.models.install import QWEN_05B, install  # noqa: E402
 from codetune_lsp.prompts import completion_text  # noqa: E402
 
 
-def _sandbox() -> Path:
+def _sandbox(max_prompt_tokens: int | None) -> Path:
     home = Path(tempfile.mkdtemp(prefix="bench-latency-home-"))
     os.environ["CODETUNE_HOME"] = str(home)
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("HF_HOME", str(home / "hf"))
     config = home / "config.toml"
+    budget = "" if max_prompt_tokens is None else f"max_prompt_tokens = {max_prompt_tokens}\n"
     config.write_text(
-        '[store]\ncache_enabled = false\n\n[features.diagnostics]\nrun_on = ["off"]\n'
+        '[store]\ncache_enabled = false\n\n[features.diagnostics]\nrun_on = ["off"]\n\n'
+        f"[features.completion]\n{budget}"
     )
     os.environ["CODETUNE_CONFIG"] = str(config)
     install(QWEN_05B, home)
@@ -156,8 +158,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--parts", default="early-end,warm")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--max-prompt-tokens",
+        type=int,
+        help="features.completion.max_prompt_tokens (default: the product's)",
+    )
     args = parser.parse_args()
-    _sandbox()
+    _sandbox(args.max_prompt_tokens)
     started = time.perf_counter()
     results = asyncio.run(_measure(args.items, set(args.parts.split(","))))
     results["wall s"] = time.perf_counter() - started
