@@ -275,12 +275,13 @@ def _converted_gguf(name: str, profile: ModelProfile, progress: Callable[[str], 
 
 
 def constraint(loaded: LoadedModel, schema: Any) -> Any:
-    """A logits processor that only admits JSON matching ``schema``, or None without xgrammar.
+    """The compiled grammar that only admits JSON matching ``schema``, or None without
+    xgrammar; ``run_batch`` gives each constrained row a matcher of its own.
 
     Without it the answer is generated freely and still validated against the schema, so
     the features work on a plain ``pip install 'codetune-lsp[local]'``, a little less reliably.
     """
-    from codetune_lsp.models.structured import json_logits_processor
+    from codetune_lsp.models.structured import compiled_json_grammar
 
     if importlib.util.find_spec("xgrammar") is None:
         if not loaded.extras.get("warned_no_xgrammar"):
@@ -292,7 +293,7 @@ def constraint(loaded: LoadedModel, schema: Any) -> Any:
                 loaded.name,
             )
         return None
-    return json_logits_processor(loaded, schema)
+    return compiled_json_grammar(loaded, schema)
 
 
 def _warm_up(loaded: LoadedModel) -> None:
@@ -441,9 +442,10 @@ class _FirstWord:
 def run_batch(
     loaded: LoadedModel,
     slots: Sequence[Slot],
-    logits_processors: Sequence[Any] = (),
+    constraints: Sequence[Any] = (),
 ) -> None:
-    """Generate for ``slots`` in one call; every slot is finished when this returns."""
+    """Generate for ``slots`` in one call; every slot is finished when this returns.
+    ``constraints[i]`` is row i's compiled grammar (from ``constraint``) or None."""
     tok = loaded.tokenizer
     encoded = [tok(slot.prompt_text, add_special_tokens=True).input_ids for slot in slots]
     width = max(len(ids) for ids in encoded)
@@ -471,16 +473,21 @@ def run_batch(
     if first.seed is not None:
         torch.manual_seed(first.seed)
     control = _BatchControl(slots, loaded.eos_ids)
+    logits_processors: list[Any] = []
+    if any(c is not None for c in constraints):
+        from codetune_lsp.models.structured import RowGrammars
+
+        logits_processors.append(RowGrammars(constraints, lambda row: slots[row].done))
     if len(slots) == 1 and first.first_word:  # such requests never share a batch
         written_from = 1 if loaded.seq2seq else width  # after the decoder's start token
-        logits_processors = [*logits_processors, _FirstWord(loaded, slots[0], written_from)]
+        logits_processors.append(_FirstWord(loaded, slots[0], written_from))
     with torch.inference_mode():
         loaded.model.generate(
             input_ids=input_ids.to(device),
             attention_mask=mask.to(device),
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([control]),
-            logits_processor=LogitsProcessorList([p for p in logits_processors if p is not None]),
+            logits_processor=LogitsProcessorList(logits_processors),
         )
     for slot in slots:
         slot.finish_if_open("length")

@@ -272,10 +272,10 @@ def run_batch(
     constraints: Sequence[Any] = (),
     preemption: Preemption | None = None,
 ) -> None:
-    """Generate for each slot in turn; every slot is finished when this returns."""
-    grammar = constraints[0] if constraints else None
-    for slot in slots:
-        _generate(loaded, slot, grammar, preemption)
+    """Generate for each slot in turn, under its own grammar (``constraints[i]`` or None);
+    every slot is finished when this returns."""
+    for index, slot in enumerate(slots):
+        _generate(loaded, slot, constraints[index] if constraints else None, preemption)
 
 
 def _first_word(loaded: LlamaModel, request: Any, prompt_tokens: int, eos: frozenset[int]) -> Any:

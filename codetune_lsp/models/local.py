@@ -161,7 +161,7 @@ class Slot:
     def batch_key(self) -> tuple[Any, ...] | None:
         """Requests with equal keys share one ``generate`` call; None runs alone."""
         r = self.request
-        if r.json_schema is not None or r.seed is not None or r.first_word:
+        if r.seed is not None or r.first_word:
             return None
         return ("greedy",) if r.greedy else ("sample", r.temperature, r.top_p)
 
@@ -375,8 +375,12 @@ class ModelWorker(threading.Thread):
     def _run(self, runtime: Any, loaded: Any, batch: list[Slot], *, preempt: bool = True) -> None:
         self.batches.append(len(batch))
         try:
-            schema = batch[0].request.json_schema
-            constraints = [runtime.constraint(loaded, schema)] if schema is not None else []
+            constraints = [  # one per row: rows with other schemas, or none, share a batch
+                None
+                if s.request.json_schema is None
+                else runtime.constraint(loaded, s.request.json_schema)
+                for s in batch
+            ]
             if preempt and getattr(runtime, "PAUSES", False):
                 runtime.run_batch(loaded, batch, constraints, self._preemption(runtime, loaded))
             else:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -67,11 +67,10 @@ def check_output(text: str, schema: Mapping[str, Any] | None) -> tuple[Any, str]
 _COMPILE_LOCK = threading.Lock()
 
 
-def json_logits_processor(loaded: LoadedModel, schema: Mapping[str, Any]) -> Any:
-    """A transformers logits processor that only allows output matching ``schema``."""
+def compiled_json_grammar(loaded: LoadedModel, schema: Mapping[str, Any]) -> Any:
+    """``schema`` compiled by xgrammar for this model's tokenizer (once per schema)."""
     try:
         import xgrammar as xgr
-        from xgrammar.contrib.hf import LogitsProcessor
     except ImportError as exc:
         from codetune_lsp.models.base import BackendError
 
@@ -97,4 +96,43 @@ def json_logits_processor(loaded: LoadedModel, schema: Mapping[str, Any]) -> Any
             compiled = cache[key] = compiler.compile_json_schema(
                 key, any_whitespace=False, strict_mode=True
             )
-    return LogitsProcessor(compiled)
+    return compiled
+
+
+class RowGrammars:
+    """A transformers logits processor with one grammar matcher per row of a batch.
+
+    ``grammars[i]`` is row i's compiled grammar, or None for a row generated freely. A row
+    whose slot has finished (its own stop rule or token budget, while others go on) gets
+    padding from ``generate``: its matcher is left alone from then on. Build one per
+    ``generate`` call.
+    """
+
+    def __init__(self, grammars: Sequence[Any], finished: Callable[[int], bool]) -> None:
+        import xgrammar as xgr
+
+        self._xgr = xgr
+        self.matchers = [xgr.GrammarMatcher(g) if g is not None else None for g in grammars]
+        self.finished = finished
+        self.masked = [False] * len(grammars)  # the row's last token was drawn under its mask
+        vocab = next(g for g in grammars if g is not None).tokenizer_info.vocab_size
+        self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        rows = []
+        for row, matcher in enumerate(self.matchers):
+            if matcher is None:
+                continue
+            if self.masked[row]:
+                token = int(input_ids[row, -1])
+                if not matcher.accept_token(token):
+                    raise RuntimeError(f"row {row}: token {token} broke its grammar")
+                self.masked[row] = False
+            if self.finished(row) or matcher.is_terminated():
+                continue
+            matcher.fill_next_token_bitmask(self.bitmask, row)
+            self.masked[row] = True
+            rows.append(row)
+        if rows:
+            self._xgr.apply_token_bitmask_inplace(scores, self.bitmask, indices=rows)
+        return scores

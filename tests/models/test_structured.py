@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,44 @@ async def test_local_decoding_is_constrained_to_the_schema(tiny_llama: Path):
         assert set(result.json) == {"line", "severity", "message"}
         assert 1 <= result.json["line"] <= 500
         assert "\n" not in result.text  # free whitespace is off
-        assert backend.batch_sizes[-1] == 1  # schema requests run on their own
+    finally:
+        await backend.close()
+
+
+@pytest.mark.timeout(180)
+async def test_constrained_rows_share_a_batch_each_under_its_own_grammar(tiny_llama: Path):
+    """Diagnostics chunks run together: each row gets its own grammar matcher, a row that
+    stops early (its own token budget) leaves the others' grammars intact, and a row
+    without a schema in the same batch stays free."""
+    need("xgrammar", "constrained decoding with transformers")
+    backend = LocalBackend("tiny", ModelProfile(id=str(tiny_llama)))
+    short = {"type": "string", "maxLength": 8}
+    other = {**FINDING, "properties": {**FINDING["properties"], "message": short}}
+    prompts = ["Report: ", "Findings for app.py: ", "Audit: ", "def f():\n"]
+
+    def constrained(prompt: str, schema: dict = FINDING, budget: int = 120) -> GenerationRequest:
+        return GenerationRequest(prompt=prompt, max_new_tokens=budget, json_schema=schema)
+
+    try:
+        alone = [(await backend.generate(constrained(p))).text for p in prompts[:3]]
+        assert set(backend.batch_sizes) == {1}
+        together = await asyncio.gather(
+            backend.generate(constrained(prompts[0])),
+            backend.generate(constrained(prompts[1])),
+            backend.generate(constrained(prompts[2], other)),
+            backend.generate(constrained(prompts[0], budget=4)),  # stops mid-JSON
+            backend.generate(GenerationRequest(prompt=prompts[3], max_new_tokens=30)),
+        )
+        assert max(backend.batch_sizes) > 1  # they really shared a generate call
+        first, second, third, cut, free = together
+        assert [first.text, second.text] == alone[:2]  # the same as generated alone
+        for result in (first, second, third):
+            assert result.finish_reason == "stop" and result.error == "", result
+            assert set(result.json) == {"line", "severity", "message"}
+        assert all(1 <= r.json["line"] <= 500 for r in (first, second, third))
+        assert len(third.json["message"]) <= 8  # its own schema, not the others'
+        assert cut.tokens_out == 4  # its budget, mid-JSON
+        assert cut.json is None and "not JSON" in cut.error
+        assert free.json is None and free.tokens_out == 30  # never constrained
     finally:
         await backend.close()
