@@ -13,6 +13,9 @@ Parts, each a ratio against a baseline from the same run:
             priority 2) runs: its latency with pausing (as shipped) vs without (it waits for
             the generation to end), alternating; and the completion alone for reference.
   check     `codetune-lsp check examples` wall time with the response cache off.
+  batch-json  8 JSON-schema requests on the transformers runtime (fp32, converted copy),
+            sent together (they share ``generate`` calls, one grammar matcher per row) vs
+            one after another, alternating: generated tokens per second of wall time.
 
     .venv/bin/python benchmarks/bench_real_model.py [--parts overhead,threads,prefix,preempt,...]
 """
@@ -222,6 +225,64 @@ def part_preempt(path: Path, pairs: int) -> dict:
     }
 
 
+TOPICS = ("string methods", "list methods", "dict methods", "os functions",
+          "math functions", "itertools functions", "builtins", "pathlib methods")  # fmt: skip
+
+
+def part_batch_json(path: Path, pairs: int, n: int) -> dict:
+    from codetune_lsp.models.base import ChatMessage, GenerationRequest
+    from codetune_lsp.models.local import LocalBackend
+    from codetune_lsp.settings import ModelProfile
+
+    schema = {"type": "object", "properties": {"names": {"type": "array",
+              "items": {"type": "string"}}}, "required": ["names"]}  # fmt: skip
+    requests = [
+        GenerationRequest(
+            messages=(ChatMessage("user", f'Name ten Python {t} as JSON: {{"names": [...]}}.'),),
+            max_new_tokens=n,
+            json_schema=schema,
+        )
+        for t in TOPICS
+    ]
+
+    async def run() -> tuple[dict[str, list[tuple[float, int, int]]], list[int]]:
+        profile = ModelProfile(family="qwen2.5-coder", id=str(path), runtime="transformers")
+        backend = LocalBackend("bench", profile)
+        arms: dict[str, list[tuple[float, int, int]]] = {"together": [], "one by one": []}
+        try:
+            await backend.ready()
+            await backend.generate(requests[0])  # warm: the grammar compiled once
+            for index in range(pairs):
+                order = list(arms) if index % 2 == 0 else list(reversed(arms))
+                for arm in order:
+                    started = time.perf_counter()
+                    if arm == "together":
+                        results = await asyncio.gather(*(backend.generate(r) for r in requests))
+                    else:
+                        results = [await backend.generate(r) for r in requests]
+                    wall = time.perf_counter() - started
+                    valid = sum(r.json is not None for r in results)
+                    arms[arm].append((wall, sum(r.tokens_out for r in results), valid))
+            sizes = backend.batch_sizes
+        finally:
+            await backend.close()
+        return arms, sizes
+
+    arms, sizes = asyncio.run(run())
+    speed = {arm: statistics.median(t / w for w, t, _ in rows) for arm, rows in arms.items()}
+    return {
+        "requests per arm": len(requests),
+        "tokens/s together": speed["together"],
+        "tokens/s one by one": speed["one by one"],
+        "throughput ratio together / one by one": speed["together"] / speed["one by one"],
+        "valid JSON together, one by one": [
+            [v for _, _, v in arms["together"]],
+            [v for _, _, v in arms["one by one"]],
+        ],
+        "largest batch": max(sizes),
+    }
+
+
 RUNTIME_CHILD = Path(__file__).with_name("_runtime_child.py")
 
 
@@ -287,6 +348,8 @@ def main() -> None:
             results[part] = part_runtimes(path, args.tokens)
         elif part == "check":
             results[part] = part_check()
+        elif part == "batch-json":
+            results[part] = part_batch_json(path, args.pairs, args.tokens)
         print(f"== {part} ({time.perf_counter() - started:.0f} s)")
         for key, value in results[part].items():
             print(f"  {key:<40} {value if not isinstance(value, float) else round(value, 3)}")
