@@ -75,8 +75,10 @@ def fit_context(
     """Keep the lines nearest the cursor that fit ``budget`` tokens.
 
     The line holding the cursor is always kept whole on both sides if it fits at all.
-    The suffix gets ``suffix_share`` of the budget first; whatever either side leaves
-    unused goes to the other.
+    The suffix gets ``suffix_share`` of the budget first, and the prefix the rest. What the
+    suffix leaves unused goes to the prefix, but not the other way: near the top of a file
+    the prompt is shorter instead. While you type, the model's state is reused up to the
+    cursor, and everything after it is read again on each request.
     """
     if budget <= 0:
         return FittedContext("", "", 0, 0, bool(prefix or suffix))
@@ -86,10 +88,6 @@ def fit_context(
     kept_below, below_used = _take(below, suffix_budget, count)
     kept_above, above_used = _take(above, budget - below_used, count)
     kept_above, above_used = _snap_start(above, kept_above, above_used, count)
-    if len(kept_below) < len(below):  # give the suffix what the prefix left over
-        more, more_used = _take(below[len(kept_below) :], budget - above_used - below_used, count)
-        kept_below += more
-        below_used += more_used
     fitted_prefix = "".join(reversed(kept_above))
     fitted_suffix = "".join(kept_below)
     # Per-line counts can differ slightly from the joined text's: check and trim.

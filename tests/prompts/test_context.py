@@ -34,6 +34,15 @@ def test_unused_suffix_budget_goes_to_the_prefix() -> None:
     assert fitted.prefix_tokens == 40
 
 
+def test_the_suffix_never_takes_more_than_its_share() -> None:
+    """Near the top of a file the prefix leaves budget unused; the suffix, read again on
+    every keystroke, does not take it."""
+    suffix = "".join(f"after{i} y\n" for i in range(200))
+    fitted = fit_context("import os\n", suffix, budget=400, count=words)
+    assert fitted.suffix_tokens == 100  # a quarter of the budget
+    assert fitted.suffix.startswith("after0 y\n") and fitted.truncated
+
+
 def test_a_cut_prefix_keeps_its_first_line_while_you_type() -> None:
     lines = "".join(f"w{i} w\n" for i in range(2000))
     suffix = "".join(f"after{i} x\n" for i in range(40))
