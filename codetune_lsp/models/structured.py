@@ -133,6 +133,15 @@ class RowGrammars:
             matcher.fill_next_token_bitmask(self.bitmask, row)
             self.masked[row] = True
             rows.append(row)
-        if rows:
-            self._xgr.apply_token_bitmask_inplace(scores, self.bitmask, indices=rows)
+        if not rows:
+            return scores
+        apply = self._xgr.apply_token_bitmask_inplace
+        if scores.device.type == "cuda":  # xgrammar masks on CUDA or on the CPU
+            apply(scores, self.bitmask.to(scores.device), indices=rows)
+        elif scores.device.type == "cpu":
+            apply(scores, self.bitmask, indices=rows)
+        else:
+            on_cpu = scores.to("cpu")
+            apply(on_cpu, self.bitmask, indices=rows)
+            scores = on_cpu.to(scores.device)
         return scores
