@@ -17,10 +17,13 @@ Two arms on the same places, alternating which goes first:
 Reports median and p95 latency per arm, their ratio, and whether the served texts agree.
 
 Part ``warm`` (what an explicit request costs while you work in a file): at each place a
-first request on the emptied line with a cold prompt (the baseline, as above), then the
-first characters of the held-out line are typed (up to 6, or to its first ``(`` or ``.``)
-and the explicit request is made again, with the model's state from the first request
-kept, as it is while typing. Reports the median and p95 of both and their ratio.
+first request on the emptied line with a cold prompt, then the first characters of the
+held-out line are typed (up to 6, or to its first ``(`` or ``.``) and the explicit request
+is made again, with the model's state from the first request kept, as it is while typing.
+Two arms: the product (the second prompt extends the first: the typed text goes after the
+FIM middle marker) and ``fresh prompt`` (the second prompt from the cursor as it is, so
+llama.cpp re-evaluates the suffix). Reports median and p95 of each, their ratio, and the
+exact match of each arm's warm answer against the rest of the held-out line.
 
     .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--parts early-end,warm]
         [--max-prompt-tokens N] [--json out.json]
@@ -63,6 +66,9 @@ def _sandbox(max_prompt_tokens: int | None) -> Path:
     return home
 
 
+SHOW = False
+
+
 def _typed(target: str) -> str:
     """What a user has typed of ``target`` when asking: up to 6 characters, or through its
     first ``(`` or ``.`` when that comes sooner."""
@@ -71,24 +77,59 @@ def _typed(target: str) -> str:
 
 
 async def _measure_warm(target, backend, chosen, document_for) -> dict:
+    """At each place: a cold request, the first characters of the held-out line typed,
+    then the explicit request again, in two arms (alternating which goes first): the
+    product, whose second prompt extends the first with the typed text after the FIM
+    middle marker, and ``fresh prompt``, the second prompt built from the cursor as it
+    is (the earlier behaviour). Exact match: the warm answer's first line against the
+    rest of the held-out line."""
+    from codetune_lsp.documents import UTF16, DocumentSnapshot
+    from codetune_lsp.features.completion import CompletionFeature
+
+    arms = {"product": True, "fresh prompt": False}
     cold: list[float] = []
-    warm: list[float] = []
-    for item in chosen.suite.items:
+    warm: dict[str, list[float]] = {arm: [] for arm in arms}
+    exact: dict[str, int] = dict.fromkeys(arms, 0)
+    answers: dict[str, list[str]] = {arm: [] for arm in arms}
+    for index, item in enumerate(chosen.suite.items):
         _root, path, text, offset = document_for(item)
-        backend.loaded.llm.reset()
-        started = time.perf_counter()
-        await target.complete(path.as_uri() + "#cold", text, offset)
-        cold.append(time.perf_counter() - started)
         typed = _typed(item.data["target"])
-        text, offset = text[:offset] + typed + text[offset:], offset + len(typed)
-        started = time.perf_counter()
-        await target.complete(path.as_uri() + "#warm", text, offset)
-        warm.append(time.perf_counter() - started)
-    return {
-        "cold first request": {"median s": statistics.median(cold), "p95 s": pick(cold, 0.95)},
-        "warm, after typing": {"median s": statistics.median(warm), "p95 s": pick(warm, 0.95)},
-        "median ratio warm / cold": statistics.median(warm) / statistics.median(cold),
-    }
+        wanted = item.data["target"][len(typed) :].strip()
+        after = text[:offset] + typed + text[offset:]
+        order = list(arms) if index % 2 == 0 else list(reversed(arms))
+        for arm in order:
+            feature = CompletionFeature(target._host, extend_prompts=arms[arm])
+            uri = f"{path.as_uri()}#{arm}"
+            backend.loaded.llm.reset()
+            started = time.perf_counter()
+            await feature.suggest(DocumentSnapshot(uri, 1, "python", text, UTF16), offset, True)
+            cold.append(time.perf_counter() - started)
+            feature._served.pop(uri, None)  # a model call, not the type-ahead memory
+            started = time.perf_counter()
+            snap = DocumentSnapshot(uri, 2, "python", after, UTF16)
+            suggestion = await feature.suggest(snap, offset + len(typed), True)
+            warm[arm].append(time.perf_counter() - started)
+            answer = suggestion.text if suggestion is not None else ""
+            answers[arm].append(answer)
+            exact[arm] += answer.split("\n", 1)[0].strip() == wanted
+        if SHOW:
+            print(f"{typed!r} -> {wanted!r}", {arm: answers[arm][-1][:60] for arm in arms})
+    out: dict = {"cold first request": _stats(cold)}
+    for arm in arms:
+        out[f"warm, after typing: {arm}"] = _stats(warm[arm]) | {"exact match": exact[arm]}
+    out["median ratio product / fresh prompt"] = statistics.median(
+        warm["product"]
+    ) / statistics.median(warm["fresh prompt"])
+    out["warm answers equal"] = sum(
+        a == b for a, b in zip(answers["product"], answers["fresh prompt"], strict=True)
+    )
+    out["warm places"] = len(answers["product"])
+    out["warm answers empty"] = {arm: answers[arm].count("") for arm in arms}
+    return out
+
+
+def _stats(samples: list[float]) -> dict[str, float]:
+    return {"median s": statistics.median(samples), "p95 s": pick(samples, 0.95)}
 
 
 async def _measure(items: int, parts: set[str]) -> dict:
@@ -163,7 +204,10 @@ def main() -> None:
         type=int,
         help="features.completion.max_prompt_tokens (default: the product's)",
     )
+    parser.add_argument("--show", action="store_true", help="print each warm place's answers")
     args = parser.parse_args()
+    global SHOW
+    SHOW = args.show
     _sandbox(args.max_prompt_tokens)
     started = time.perf_counter()
     results = asyncio.run(_measure(args.items, set(args.parts.split(","))))

@@ -188,6 +188,8 @@ class Engine:
         template, info = plan.template, plan.info
         if isinstance(fit, AroundCursor) and "context" not in template.variables:
             fit = fit.without_context()  # a version written before cross-file context
+        if isinstance(fit, AroundCursor) and fit.typed and not _takes_middle(template, info):
+            fit = fit.with_typing_in_prefix()
         fixed = [template.system, template.template]
         if "fim" in template.variables:
             fixed += fim_markers(info.fim_format).values()
@@ -220,13 +222,15 @@ class Engine:
             **request.variables,
             **piece.variables,
         }
+        start = piece.answer_start
         generation = build_generation(
             template,
             check_variables(template, values),
             request.max_new_tokens,
             plan.cancel,
-            request.end_when,
+            _after_start(request.end_when, start),
             request.first_word,
+            start,
         )
         base = self._record_base(plan, generation, piece)
         cache = CacheRequest(
@@ -276,7 +280,7 @@ class Engine:
     def _serve_hit(self, plan: _Plan, call: _Call, cached: CachedResponse) -> EngineResult:
         template = plan.template
         parsed = _validate(template, cached.output) if template.schema else None
-        served = self._postprocess(plan, cached.output)
+        served = self._postprocess(plan, call, cached.output)
         record = call.base.replace(
             output=cached.output,
             finish_reason=cached.finish_reason,
@@ -332,7 +336,7 @@ class Engine:
         failed = result.finish_reason == "error" and not (template.schema and result.text)
         cancelled = result.finish_reason == "cancelled"
         parsed, problem = (None, "") if failed or cancelled else _parsed(template, result)
-        served = "" if failed or problem else self._postprocess(plan, result.text)
+        served = "" if failed or problem else self._postprocess(plan, call, result.text)
         model_ok = not failed and not problem and not cancelled
         record = call.base.replace(
             model_id=result.model_id or call.base.model_id,
@@ -364,7 +368,11 @@ class Engine:
         return self._result(plan, call, pending, served, result.text, parsed, finish, False)
 
     @staticmethod
-    def _postprocess(plan: _Plan, raw: str) -> str:
+    def _postprocess(plan: _Plan, call: _Call, raw: str) -> str:
+        """The served text: the raw answer less its required start, post-processed."""
+        start = call.piece.answer_start
+        if start:
+            raw = raw[len(start) :] if raw.startswith(start) else ""
         process = plan.request.postprocess
         return process(raw) if process is not None else raw
 
@@ -432,6 +440,27 @@ class Engine:
 
     async def aclose(self) -> None:
         await self.backends.aclose()
+
+
+def _takes_middle(template: PromptTemplate, info: BackendInfo) -> bool:
+    """Whether typed text may follow the FIM middle marker: the template places ``middle``,
+    the model's format ends the prompt with that marker (T5 span infilling does not), and
+    the backend runs in this process (only those enforce ``starts_with``; a remote server
+    would let the model ignore the typed word the prompt leaves out)."""
+    return (
+        "middle" in template.variables
+        and bool(fim_markers(info.fim_format)["middle"])
+        and info.kind == "local"
+    )
+
+
+def _after_start(
+    end_when: Callable[[str], bool] | None, start: str
+) -> Callable[[str], bool] | None:
+    """``end_when`` judging the answer after its required start, as it will be served."""
+    if end_when is None or not start:
+        return end_when
+    return lambda raw: len(raw) > len(start) and end_when(raw[len(start) :])
 
 
 def _with_template(request: EngineRequest, template: str) -> EngineRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -17,6 +18,9 @@ MIN_CHUNK_TOKENS = 64
 
 # The most of the window that snippets from other files may take, whatever the setting.
 MAX_CONTEXT_SHARE = 0.5
+# The end of typed text a prompt must not end with: a word, with the spaces or the one sign
+# before it (tokenizers join those to the word).
+TYPED_TAIL = re.compile(r"(?:\s+|[^\w\s])?\w*\Z")
 COMMENT_PREFIX = {"python": "#", "shellscript": "#", "ruby": "#", "lua": "--"}
 
 
@@ -29,6 +33,15 @@ class AroundCursor:
     get up to ``context_tokens`` of the window beyond the document's text: they add to
     what the model sees of the current file instead of pushing it out. Where the window
     itself is the bound, half of it at most is kept for them.
+
+    ``typed`` is text the user typed at the cursor since an earlier request whose prefix
+    was ``prefix``. A template that takes ``middle`` gets it there, after the FIM middle
+    marker, so the new prompt extends the earlier one and a local model evaluates only
+    those characters (``with_typing_in_prefix`` is for the others). Its last word, with
+    the space or sign before it, is left out of the prompt and becomes the answer's
+    required start (``Piece.answer_start``): a prompt that ends inside a word, or on a
+    space, makes the model continue from a token boundary the tokenizer would not have
+    put there (``md = M`` then went on ``ardownIt``).
     """
 
     prefix: str
@@ -37,18 +50,30 @@ class AroundCursor:
     context_tokens: int = 0
     limit: int = 0
     language: str = ""
+    typed: str = ""
 
     def without_context(self) -> AroundCursor:
         return replace(self, snippets=())
 
+    def with_typing_in_prefix(self) -> AroundCursor:
+        """The same cursor with ``typed`` back in the prefix (an ordinary prompt)."""
+        return replace(self, prefix=self.prefix + self.typed, typed="")
+
     def pieces(self, budget: int, count: TokenCounter) -> list[Piece]:
         share = min(self.context_tokens, int(budget * MAX_CONTEXT_SHARE)) if self.snippets else 0
-        document = min(self.limit, budget - share) if self.limit else budget - share
+        available = budget - share - (count([self.typed])[0] if self.typed else 0)
+        document = min(self.limit, available) if self.limit else available
         fitted = fit_context(self.prefix, self.suffix, document, count)
         room = min(self.context_tokens, budget - fitted.prefix_tokens - fitted.suffix_tokens)
         chosen, report = fit_snippets(self.snippets, room, count, self.language)
-        variables = {"prefix": fitted.prefix, "suffix": fitted.suffix, "context": chosen}
-        return [Piece(variables, context=report)]
+        start = TYPED_TAIL.search(self.typed).group()  # type: ignore[union-attr]
+        variables = {
+            "prefix": fitted.prefix,
+            "suffix": fitted.suffix,
+            "context": chosen,
+            "middle": self.typed[: len(self.typed) - len(start)],
+        }
+        return [Piece(variables, context=report, answer_start=start)]
 
 
 def fit_snippets(

@@ -70,6 +70,7 @@ def build_generation(
     cancel: CancelToken | None,
     end_when: Callable[[str], bool] | None = None,
     first_word: tuple[str, ...] = (),
+    starts_with: str = "",
 ) -> GenerationRequest:
     """Render the template into a raw prompt (FIM) or a chat with few-shot turns."""
     try:
@@ -87,6 +88,7 @@ def build_generation(
         "cancel": cancel,
         "end_when": end_when,
         "first_word": first_word,
+        "starts_with": starts_with,
         "priority": FEATURE_PRIORITY.get(template.feature, 1),
     }
     if not system and not template.examples:
@@ -119,4 +121,6 @@ def generation_params(generation: GenerationRequest) -> dict[str, Any]:
         params["first_word"] = (
             f"{len(generation.first_word)}:{hashlib.sha256(words).hexdigest()[:16]}"
         )
+    if generation.starts_with:  # the answer's required start is not in the prompt
+        params["starts_with"] = generation.starts_with
     return params

@@ -38,6 +38,9 @@ class Piece:
     lines: tuple[int, int] | None = None
     # What went into the prompt besides the document, for the history (source, path, tokens).
     context: tuple[Mapping[str, Any], ...] = ()
+    # Typed text the prompt leaves out: the answer must begin with it, and what is served
+    # is what follows it (see ``AroundCursor``).
+    answer_start: str = ""
 
 
 class Fit(Protocol):

@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 # Extra time the outer bound allows beyond the engine's own deadline.
 OUTER_GRACE_S = 1.0
+# Typing on the line of the last request keeps that request's prompt and adds the typed
+# text after it, up to this many characters (then the prompt starts afresh).
+MAX_TYPED_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -55,14 +58,29 @@ class _Served:
     settings: Any = None  # the completion settings it was made with
 
 
+@dataclass(frozen=True)
+class _Anchor:
+    """The text around the cursor of the last model request for a document."""
+
+    prefix: str
+    suffix: str
+
+
 class CompletionFeature:
     """One per server: owns the per-document gate and the type-ahead memory."""
 
-    def __init__(self, host: FeatureHost, cross_file: CrossFileFeature | None = None) -> None:
+    def __init__(
+        self,
+        host: FeatureHost,
+        cross_file: CrossFileFeature | None = None,
+        extend_prompts: bool = True,
+    ) -> None:
         self.cross_file = cross_file  # None: the current file only
         self.host = host
         self.gate = LatestWins()
+        self.extend_prompts = extend_prompts  # False: every prompt from the cursor as it is
         self._served: dict[str, _Served] = {}
+        self._anchors: dict[str, _Anchor] = {}
         self._accepted: set[str] = set()
         self.model_calls = 0
 
@@ -72,6 +90,7 @@ class CompletionFeature:
 
     def forget(self, uri: str) -> None:
         self._served.pop(uri, None)
+        self._anchors.pop(uri, None)
 
     def accepted(self, execution_id: str) -> None:
         """The editor accepted a suggestion (its item command ran)."""
@@ -202,6 +221,10 @@ class CompletionFeature:
         profile = self.host.settings.models.get(settings.model)
         in_prompt = profile.context_snippets if profile is not None else True
         cursor = self.cross_file.gather(snap, len(prefix), in_prompt) if self.cross_file else None
+        words = member_words(prefix, cursor)
+        # After ``module.`` the answer's first word is checked against the module's names,
+        # which the required start of an extended prompt cannot yet combine with.
+        anchor, typed = self._anchored(snap.uri, prefix, suffix, kind != "body" and not words)
         return EngineRequest(
             feature="completion",
             template=settings.template,
@@ -222,18 +245,39 @@ class CompletionFeature:
             if kind == "body"
             else settings.max_new_tokens,
             fit=AroundCursor(
-                prefix,
+                anchor,
                 suffix,
                 snippets=cursor.snippets if cursor else (),
                 context_tokens=settings.cross_file.max_tokens,
                 limit=settings.max_prompt_tokens,
                 language=snap.language_id,
+                typed=typed,
             ),
             postprocess=self._finisher(shape, kind, snap.language_id),
             end_when=shape.complete,
-            first_word=member_words(prefix, cursor),
+            first_word=words,
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
+
+    def _anchored(self, uri: str, prefix: str, suffix: str, may_extend: bool) -> tuple[str, str]:
+        """The prefix to fit, and what was typed after it. While the user types on the line
+        of the last request (nothing else changed), that request's prefix, with the typed
+        characters to go after it: the new prompt then extends the last one, so a local
+        model evaluates only those characters, not the whole suffix again. Otherwise this
+        request becomes the anchor."""
+        last = self._anchors.get(uri)
+        if (
+            self.extend_prompts
+            and may_extend
+            and last is not None
+            and last.suffix == suffix
+            and prefix.startswith(last.prefix)
+        ):
+            typed = prefix[len(last.prefix) :]
+            if "\n" not in typed and len(typed) <= MAX_TYPED_CHARS:
+                return last.prefix, typed
+        self._anchors[uri] = _Anchor(prefix, suffix)
+        return prefix, ""
 
     @staticmethod
     def _finisher(shape: CompletionShape, kind: str, language: str) -> Callable[[str], str]:

@@ -411,17 +411,20 @@ class _BatchControl(StoppingCriteria):
 
 
 class _FirstWord:
-    """``first_word`` as a transformers logits processor, for a batch of one row."""
+    """``first_word`` or ``starts_with`` as a transformers logits processor, for a batch
+    of one row."""
 
     def __init__(self, loaded: LoadedModel, slot: Slot, prompt_tokens: int) -> None:
-        from codetune_lsp.models.first_word import FirstWordRule, FirstWordTokens
+        from codetune_lsp.models.first_word import FirstWordTokens, start_rule
 
         table = loaded.extras.get("first_word_tokens")
         if table is None:  # the vocabulary's token texts, read once per model
             tok = loaded.tokenizer
             texts = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=True)
             table = loaded.extras["first_word_tokens"] = FirstWordTokens(texts)
-        self.rule = FirstWordRule(slot.request.first_word, table, loaded.eos_ids)
+        rule = start_rule(slot.request, table, loaded.eos_ids)
+        assert rule is not None, "built only for a request with a start rule"
+        self.rule = rule
         self.tokenizer = loaded.tokenizer
         self.prompt_tokens = prompt_tokens
 
@@ -478,7 +481,7 @@ def run_batch(
         from codetune_lsp.models.structured import RowGrammars
 
         logits_processors.append(RowGrammars(constraints, lambda row: slots[row].done))
-    if len(slots) == 1 and first.first_word:  # such requests never share a batch
+    if len(slots) == 1 and (first.first_word or first.starts_with):  # never batched
         written_from = 1 if loaded.seq2seq else width  # after the decoder's start token
         logits_processors.append(_FirstWord(loaded, slots[0], written_from))
     with torch.inference_mode():

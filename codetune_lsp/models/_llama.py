@@ -13,8 +13,10 @@ import ctypes
 import json
 import math
 import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -279,21 +281,42 @@ def run_batch(
 
 
 def _first_word(loaded: LlamaModel, request: Any, prompt_tokens: int, eos: frozenset[int]) -> Any:
-    """The logits processor for ``request.first_word`` (None without one). The table of
-    token texts is built once per model (about a second for a 150k vocabulary)."""
-    if not request.first_word:
+    """The logits processor for ``request.first_word`` or ``starts_with`` (None without
+    either)."""
+    if not request.first_word and not request.starts_with:
         return None
-    from codetune_lsp.models.first_word import FirstWordTokens, first_word_processor
+    from codetune_lsp.models.first_word import first_word_processor, start_rule
 
-    table = loaded.extras.get("first_word_tokens")
-    if table is None:
-        llm = loaded.llm
+    rule = start_rule(request, _token_table(loaded).result(), eos)
+    return [first_word_processor(rule, prompt_tokens, loaded.decode)] if rule else None
+
+
+def _token_table(loaded: LlamaModel) -> Future[Any]:
+    """The vocabulary's token texts, for the start rules, read once per model on a thread of
+    its own (about half a second for 150k tokens). It starts after the first generation:
+    the first request that needs it comes after typing, and then rarely waits."""
+    pending = loaded.extras.get("token_table")
+    if pending is None:
+        pending = loaded.extras["token_table"] = Future()
+        threading.Thread(
+            target=_read_token_table, args=(loaded.llm, pending), name="llama-vocab", daemon=True
+        ).start()
+    return pending
+
+
+def _read_token_table(llm: Any, into: Future[Any]) -> None:
+    from codetune_lsp.models.first_word import FirstWordTokens
+
+    try:
         texts = [
             llm.detokenize([token], special=False).decode("utf-8", errors="replace")
             for token in range(llm.n_vocab())
         ]
-        table = loaded.extras["first_word_tokens"] = FirstWordTokens(texts)
-    return [first_word_processor(request.first_word, table, eos, prompt_tokens, loaded.decode)]
+        table = FirstWordTokens(texts)
+        table.starting_with(" ")  # builds its index by first character
+        into.set_result(table)
+    except BaseException as exc:  # the request that needs it raises it
+        into.set_exception(exc)
 
 
 def _generate(loaded: LlamaModel, slot: Slot, grammar: Any, preemption: Preemption | None) -> None:
@@ -327,4 +350,5 @@ def _generate(loaded: LlamaModel, slot: Slot, grammar: Any, preemption: Preempti
                     paused.restore(loaded.llm)
     finally:
         stream.close()
+        _token_table(loaded)
     slot.finish_if_open("length")

@@ -77,6 +77,10 @@ class GenerationRequest:
     # free. Honoured by the in-process runtimes (llama.cpp, transformers); remote backends
     # ignore it.
     first_word: tuple[str, ...] = ()
+    # The answer must begin with this text (characters typed at the cursor that the prompt
+    # leaves out, so that the model picks its own tokens for them); it is part of the
+    # output. Honoured by the in-process runtimes; the engine asks only those for it.
+    starts_with: str = ""
     cancel: CancelToken | None = field(default=None, compare=False, hash=False)
     # Judges the text generated so far, at each new piece: True ends the generation there
     # (the caller has all it will keep, e.g. a completion that left the cursor's block).

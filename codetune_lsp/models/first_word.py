@@ -1,5 +1,7 @@
-"""Decoding that must begin with one of a set of words, as after ``module.`` where only the
-module's names are valid (monitor-guided decoding, in its simplest form).
+"""Decoding that must begin a certain way: with one of a set of words, as after ``module.``
+where only the module's names are valid (monitor-guided decoding, in its simplest form), or
+with a given text, the characters typed at the cursor that the prompt left out so that the
+model picks its own tokens for them (token healing).
 
 The rule is on text, so it holds for any tokenizer: while the answer is still one
 identifier, a token is allowed only if the identifier it makes is a start of some word, or,
@@ -22,6 +24,8 @@ class FirstWordTokens:
     """The token ids a ``FirstWord`` rule allows, from the vocabulary's token texts."""
 
     def __init__(self, token_texts: Sequence[str]) -> None:
+        self.texts = token_texts
+        self._by_first_char: dict[str, list[tuple[int, str]]] | None = None
         # Token ids by the identifier characters they start with: those that stay inside
         # the identifier (within[lead]) and those that end it (ending[lead]).
         self.within: dict[str, list[int]] = {}
@@ -49,6 +53,40 @@ class FirstWordTokens:
                 found.update(self.within.get(rest[:end], ()))
         return sorted(found)
 
+    def starting_with(self, char: str) -> list[tuple[int, str]]:
+        """(id, text) of the tokens whose text begins with ``char`` (indexed on first use)."""
+        if self._by_first_char is None:
+            index: dict[str, list[tuple[int, str]]] = {}
+            for token, text in enumerate(self.texts):
+                if text:
+                    index.setdefault(text[0], []).append((token, text))
+            self._by_first_char = index
+        return self._by_first_char.get(char, [])
+
+
+class RequiredStart:
+    """The answer must begin with ``text``: a token is allowed while the text it makes and
+    ``text`` agree (one is a start of the other). End of text is not allowed before it."""
+
+    def __init__(self, text: str, tokens: FirstWordTokens) -> None:
+        self.text = text
+        self.tokens = tokens
+        self.done = False
+
+    def allowed(self, written: str) -> list[int] | None:
+        if self.done:
+            return None
+        if len(written) >= len(self.text) or not self.text.startswith(written):
+            self.done = True
+            return None
+        rest = self.text[len(written) :]
+        fitting = [
+            token
+            for token, text in self.tokens.starting_with(rest[0])
+            if rest.startswith(text) or text.startswith(rest)
+        ]
+        return fitting or None
+
 
 class FirstWordRule:
     """The rule for one generation: which token ids may come next, from the text written."""
@@ -74,17 +112,24 @@ class FirstWordRule:
         return allowed or None
 
 
+def start_rule(
+    request: Any, tokens: FirstWordTokens, eos: Iterable[int]
+) -> FirstWordRule | RequiredStart | None:
+    """The rule a request's ``first_word`` or ``starts_with`` asks for (None: free)."""
+    if request.first_word:
+        return FirstWordRule(request.first_word, tokens, eos)
+    if request.starts_with:
+        return RequiredStart(request.starts_with, tokens)
+    return None
+
+
 def first_word_processor(
-    words: Sequence[str],
-    tokens: FirstWordTokens,
-    eos: Iterable[int],
+    rule: FirstWordRule | RequiredStart,
     prompt_tokens: int,
     decode: Callable[[Sequence[int]], str],
 ) -> Callable[[Any, Any], Any]:
-    """A llama-cpp-python logits processor (numpy, one sequence) enforcing the rule."""
+    """A llama-cpp-python logits processor (numpy, one sequence) enforcing ``rule``."""
     import numpy as np
-
-    rule = FirstWordRule(words, tokens, eos)
 
     def process(input_ids: Any, scores: Any) -> Any:
         allowed = rule.allowed(decode(list(input_ids[prompt_tokens:]))) if not rule.done else None

@@ -161,7 +161,7 @@ class Slot:
     def batch_key(self) -> tuple[Any, ...] | None:
         """Requests with equal keys share one ``generate`` call; None runs alone."""
         r = self.request
-        if r.seed is not None or r.first_word:
+        if r.seed is not None or r.first_word or r.starts_with:
             return None
         return ("greedy",) if r.greedy else ("sample", r.temperature, r.top_p)
 

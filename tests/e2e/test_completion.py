@@ -117,6 +117,43 @@ async def test_typing_ahead_is_served_without_a_model_call(client, expected_text
     assert rows == [("local", 0), ("type-ahead", 1)]
 
 
+async def test_typing_on_the_line_extends_the_last_prompt_until_a_new_line(
+    tmp_path: Path, tiny_llama_path: Path, expected_text: str
+) -> None:
+    client = await start_client(tmp_path, tiny_llama_path, "neovim", diagnostics=False)
+    try:
+        uri = (tmp_path / "g.py").as_uri()
+        open_doc(client, uri, TEXT)
+        await client.text_document_completion_async(completion_params(uri))
+        typed = "zq + 1" if not expected_text.startswith("zq") else "qz + 1"  # no type-ahead
+        replace_all(client, uri, PREFIX + typed + SUFFIX, 2)
+        extended = completion_params(uri)
+        extended.position = types.Position(line=1, character=CURSOR.character + len(typed))
+        await client.text_document_completion_async(extended)
+        replace_all(client, uri, PREFIX + typed + "\n    " + SUFFIX, 3)
+        fresh = completion_params(uri)
+        fresh.position = types.Position(line=2, character=4)
+        await client.text_document_completion_async(fresh)
+        query = "FROM executions WHERE feature = 'completion' AND cache_hit = 0"
+        await count_at_least(tmp_path, f"SELECT count(*) {query}", 3, timeout=60)
+        rows = history(
+            tmp_path,
+            f"SELECT (SELECT text FROM prompt_texts WHERE hash = rendered_prompt_hash) {query}"
+            " ORDER BY created_at",
+        )
+        first, second, third = (prompt for (prompt,) in rows)
+        # The second prompt is the first with the typed text after the FIM middle marker
+        # (its last word is the answer's required start): a local model evaluates only
+        # those characters.
+        assert second == first + typed[: -len(" 1")]
+        # A new line starts afresh: the typed text is in the prefix, the middle empty.
+        assert PREFIX + typed + "\n    " in third
+        assert not third.startswith(first)
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+
+
 async def test_inline_completion_gives_the_same_text(
     tmp_path: Path, tiny_llama_path: Path, expected_text: str
 ) -> None:

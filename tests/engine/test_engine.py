@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
 from codetune_lsp.documents import DocumentSnapshot
-from codetune_lsp.engine import Engine, EngineError, EngineRequest
+from codetune_lsp.engine import AroundCursor, Engine, EngineError, EngineRequest, fim_markers
 from codetune_lsp.models.base import CancelToken, GenerationRequest
+from codetune_lsp.prompts.completion_text import postprocess
 from codetune_lsp.settings import ModelProfile
 from codetune_lsp.store.tables import Execution
 
@@ -208,3 +211,61 @@ async def test_a_backend_that_never_answers_is_recorded_as_a_timeout(tmp_path) -
             await silent_engine.aclose()
             store.close()
     assert row.finish_reason == "timeout" and not row.success and row.error_class == "Timeout"
+
+
+def prompt_of(engine: Engine, row: Execution) -> str:
+    from codetune_lsp.store.tables import PromptText
+
+    return engine.store.read(lambda s: s.get(PromptText, row.rendered_prompt_hash).text)
+
+
+def infill(fit: AroundCursor) -> EngineRequest:
+    return EngineRequest(
+        feature="completion",
+        template="completion.infill",
+        model="tiny",
+        variables={
+            "language": "python",
+            "file_name": "app.py",
+            "cursor": "line",
+            "chat": {},
+            "repo_name": "",
+            "file_path": "app.py",
+        },
+        document=DOC,
+        unit_key="w|app.py",
+        max_new_tokens=4,
+        fit=fit,
+        postprocess=lambda raw: postprocess(raw, fit.prefix + fit.typed, fit.suffix),
+    )
+
+
+async def test_typed_text_follows_the_middle_marker_so_the_prompt_extends_the_last(
+    engine: Engine,
+) -> None:
+    around = ("def f():\n    x = ", "\n    return x\n")
+    await engine.run(infill(AroundCursor(*around)))
+    result = await engine.run(infill(AroundCursor(*around, typed="len(a, b")))
+    first, second = (prompt_of(engine, row) for row in executions(engine))
+    # The last word typed, with the sign before it, is not in the prompt: the answer
+    # must begin with it (the model picks its own tokens for it), and is served after it.
+    assert second == first + "len(a,"
+    assert json.loads(executions(engine)[1].params_json)["starts_with"] == " b"
+    assert result.raw_text.startswith(" b")
+    assert result.text == postprocess(result.raw_text[2:], around[0] + "len(a, b", around[1])
+
+
+async def test_a_template_without_a_middle_gets_the_typed_text_in_its_prefix(
+    engine: Engine,
+) -> None:
+    from codetune_lsp.prompts.library import builtin_sources
+
+    source = dict(builtin_sources())["completion.infill.toml"]
+    older = source.replace("{{ middle }}", "").replace('middle = "str"\n', "")
+    assert older != source
+    engine.library.import_source(older, "older.toml")
+    await engine.run(infill(AroundCursor("def f():\n    x = ", "\n    return x\n", typed="ab")))
+    (row,) = executions(engine)
+    fim = fim_markers(engine.info("tiny").fim_format)
+    assert f"x = ab{fim['suffix']}" in prompt_of(engine, row)
+    assert prompt_of(engine, row).endswith(fim["middle"])

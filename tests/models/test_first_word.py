@@ -1,10 +1,16 @@
-"""Decoding that must begin with one of a set of words (the names after ``module.``)."""
+"""Decoding that must begin a certain way: with one of a set of words (the names after
+``module.``), or with the characters typed at the cursor that the prompt left out."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from codetune_lsp.models.first_word import FirstWordTokens, first_word_processor
+from codetune_lsp.models.first_word import (
+    FirstWordRule,
+    FirstWordTokens,
+    RequiredStart,
+    first_word_processor,
+)
 
 VOCAB = ["", "HF", "_HUB", "_CACHE", "_CA", "CHE", "END", "POINT", ")", ".", " ", "HFX", "(", "E"]
 WORDS = ("HF_HUB_CACHE", "ENDPOINT")
@@ -43,7 +49,7 @@ def test_the_processor_masks_the_rest_and_allows_the_end_after_a_whole_word() ->
     decode = lambda ids: "".join(VOCAB[i] for i in ids)  # noqa: E731
     prompt = [9, 9]  # two prompt tokens, not part of the answer
     tokens = FirstWordTokens(VOCAB)
-    process = first_word_processor(WORDS, tokens, [0], len(prompt), decode)
+    process = first_word_processor(FirstWordRule(WORDS, tokens, [0]), len(prompt), decode)
     scores = np.zeros(len(VOCAB), dtype=np.float32)
     first = process(np.array(prompt), scores.copy())
     assert {VOCAB[i] for i in np.flatnonzero(first == 0)} == {"HF", "END", "E"}
@@ -51,3 +57,20 @@ def test_the_processor_masks_the_rest_and_allows_the_end_after_a_whole_word() ->
     assert {i for i in np.flatnonzero(at_end == 0)} == {0, 8, 9, 10, 12}  # end-of-text too
     free = process(np.array([*prompt, 6, 7, 8]), scores.copy())  # "ENDPOINT)"
     assert np.all(free == 0)
+
+
+HEALING_VOCAB = ["", " M", " Mark", " Ma", "M", "ark", "down", " m", "=", " =", "down("]
+
+
+def test_a_required_start_allows_the_tokens_that_agree_with_it_then_anything() -> None:
+    rule = RequiredStart(" Mark", FirstWordTokens(HEALING_VOCAB))
+    named = lambda ids: {HEALING_VOCAB[i] for i in ids}  # noqa: E731
+    # A token may cover part of the text, or all of it and more.
+    assert named(rule.allowed("")) == {" M", " Mark", " Ma"}
+    assert named(rule.allowed(" M")) == {"ark"}
+    assert rule.allowed(" Mark") is None and rule.done  # written: the model is free again
+
+
+def test_a_required_start_no_token_can_spell_leaves_the_model_free() -> None:
+    rule = RequiredStart(" Q", FirstWordTokens(HEALING_VOCAB))
+    assert rule.allowed("") is None

@@ -34,8 +34,9 @@ def _render(
     prefix: str = BODY_PREFIX,
     context: list | None = None,
     repo: dict[str, str] = QWEN_REPO,
+    middle: str = "",
 ) -> str:
-    values = {"prefix": prefix, "suffix": "\n", "fim": QWEN_FIM, "cursor": cursor}
+    values = {"prefix": prefix, "suffix": "\n", "fim": QWEN_FIM, "cursor": cursor, "middle": middle}
     values |= {"context": context or [], "repo": repo, "repo_name": "proj", "file_path": "app.py"}
     return render(_infill().template, values | {"chat": chat, "language": "python"})
 
@@ -53,6 +54,11 @@ def test_an_empty_body_is_asked_as_a_chat_turn_whose_answer_starts_with_the_code
 def test_elsewhere_the_prompt_is_fill_in_the_middle() -> None:
     prompt = _render("block", CHATML_QWEN.cues(), "def f(x):\n    y = 1\n    ")
     assert prompt == "<|fim_prefix|>def f(x):\n    y = 1\n    <|fim_suffix|>\n<|fim_middle|>"
+
+
+def test_text_typed_since_the_last_request_starts_the_middle() -> None:
+    prompt = _render("line", CHATML_QWEN.cues(), "def f(x):\n    y = ", middle="len(")
+    assert prompt == "<|fim_prefix|>def f(x):\n    y = <|fim_suffix|>\n<|fim_middle|>len("
 
 
 def test_a_model_without_a_chat_format_gets_fill_in_the_middle_at_a_body_too() -> None:

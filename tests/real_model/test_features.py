@@ -239,3 +239,56 @@ async def test_after_a_module_dot_the_completion_names_what_the_module_defines(
     print(repr(text))
     name = re.match(r"\w*", text).group()
     assert name in {line.split(" = ")[0] for line in SETTINGS.splitlines()}, text
+
+
+COUNTING = (
+    "from collections import OrderedDict\n\n\n"
+    "def count_words(lines):\n"
+    "    counts = OrderedDict()\n"
+    "    for line in lines:\n"
+    "        for word in line.split():\n"
+    "            \n"
+    "    return counts\n"
+)
+
+
+async def test_typing_on_the_line_extends_the_prompt_and_the_answer_finishes_the_word(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    from tests.e2e.model_server import history, replace_all
+
+    client = await start_qwen_client(tmp_path, qwen_gguf, "neovim")
+    try:
+        uri = (tmp_path / "count.py").as_uri()
+        open_doc(client, uri, COUNTING)
+        line, column = 7, len("            ")
+        started = time.perf_counter()
+        await invoke_inline(client, uri, types.Position(line=line, character=column))
+        cold = time.perf_counter() - started
+        typed = "if wo"  # the first answer was ``counts[word] = ...``: no type-ahead
+        at = COUNTING.index("\n    return")
+        replace_all(client, uri, COUNTING[:at] + typed + COUNTING[at:], 2)
+        started = time.perf_counter()
+        result = await invoke_inline(
+            client, uri, types.Position(line=line, character=column + len(typed))
+        )
+        warm = time.perf_counter() - started
+        print(f"first request {cold:.2f}s, after typing {warm:.2f}s")
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert items, "the real model should finish the line"
+    text = items[0].insert_text
+    text = text if isinstance(text, str) else text.value
+    print(repr(text))
+    # The prompt left out the typed " wo" (the model spelled it with its own tokens) and
+    # the served text is what follows it: the rest of the word, then the line.
+    assert text.startswith("rd"), text
+    prompts = history(
+        tmp_path,
+        "SELECT p.text FROM executions e JOIN prompt_texts p ON p.hash = e.rendered_prompt_hash"
+        " WHERE e.feature = 'completion' AND e.cache_hit = 0 ORDER BY e.created_at",
+    )
+    (first,), (second,) = prompts
+    assert second == first + "if"
