@@ -64,9 +64,10 @@ def language_of(path: str | Path) -> str | None:
     return LANGUAGE_BY_SUFFIX.get(Path(path).suffix.lower())
 
 
-def inside(path: Path, roots: list[Path]) -> Path | None:
-    """The root that holds ``path`` once every link is resolved, or None."""
-    real = path.resolve()
+def inside(path: Path, roots: list[Path], *, resolved: bool = False) -> Path | None:
+    """The root that holds ``path`` once every link is resolved (``resolved``: it already
+    is), or None."""
+    real = path if resolved else path.resolve()
     for root in roots:
         if real == root or real.is_relative_to(root):
             return root

@@ -63,6 +63,10 @@ class CursorContext:
     members: tuple[str, ...] = ()
 
 
+# Open documents whose resolved path is kept.
+MAX_REAL_PATHS = 256
+
+
 class CrossFileContext:
     """The workspace index plus the most-recently-edited order of open documents."""
 
@@ -73,6 +77,9 @@ class CrossFileContext:
         self._recent: dict[str, OpenDocument] = {}  # uri -> document, most recent last
         # uri -> ((line, module before a dot at the cursor), context)
         self._stable: dict[str, tuple[tuple[int, str], CursorContext]] = {}
+        # An open document's path, links resolved, for its next completions (the roots
+        # being set again forgets them all).
+        self._real_paths: dict[Path, Path] = {}
         self._jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self.ready = threading.Event()
@@ -83,6 +90,7 @@ class CrossFileContext:
     def set_roots(self, roots: list[Path]) -> None:
         """Index ``roots`` (the allowed ones) from scratch in the background."""
         self._roots = [r.resolve() for r in roots]
+        self._real_paths.clear()
         self.ready.clear()
         self.index = WorkspaceIndex()  # nothing of the roots before is served any more
         index = self.index
@@ -185,8 +193,8 @@ class CrossFileContext:
         allowed root. While the cursor stays on one line the answer is reused, so the
         prompt's start (and the model's cached state for it) stays the same as you type;
         only ``module.`` typed on it, for a module not asked for yet, renews it once."""
-        real = path.resolve() if path is not None else None
-        root = inside(real, self._roots) if real is not None else None
+        real = self._real_path(path) if path is not None else None
+        root = inside(real, self._roots, resolved=True) if real is not None else None
         if real is None or root is None:
             return None
         member = MEMBER_AT_CURSOR.search(text[max(offset - 200, 0) : offset])
@@ -215,6 +223,14 @@ class CrossFileContext:
         )
         self._stable[uri] = (place, context)
         return context
+
+    def _real_path(self, path: Path) -> Path:
+        real = self._real_paths.get(path)
+        if real is None:
+            if len(self._real_paths) >= MAX_REAL_PATHS:
+                self._real_paths.clear()
+            real = self._real_paths[path] = path.resolve()
+        return real
 
     def _snippets(
         self,

@@ -221,10 +221,7 @@ class CompletionFeature:
         profile = self.host.settings.models.get(settings.model)
         in_prompt = profile.context_snippets if profile is not None else True
         cursor = self.cross_file.gather(snap, len(prefix), in_prompt) if self.cross_file else None
-        words = member_words(prefix, cursor)
-        # After ``module.`` the answer's first word is checked against the module's names,
-        # which the required start of an extended prompt cannot yet combine with.
-        anchor, typed = self._anchored(snap.uri, prefix, suffix, kind != "body" and not words)
+        anchor, typed = self._anchored(snap.uri, prefix, suffix, kind != "body")
         return EngineRequest(
             feature="completion",
             template=settings.template,
@@ -255,7 +252,7 @@ class CompletionFeature:
             ),
             postprocess=self._finisher(shape, kind, snap.language_id),
             end_when=shape.complete,
-            first_word=words,
+            first_word=member_words(prefix, cursor),
             timeout_s=max(deadline - asyncio.get_running_loop().time(), 0.001),
         )
 

@@ -33,6 +33,7 @@ class CrossFileFeature:
         self.context = CrossFileContext()
         self._indexed: list[Path] | None = None
         self._failed_once = False
+        self._trusted: tuple[tuple[str, ...], frozenset[Path]] | None = None
 
     @property
     def _settings(self) -> Any:
@@ -48,8 +49,15 @@ class CrossFileFeature:
             return []
         if workspace.context_in_untrusted:
             return self.host.roots.paths
-        trusted = {Path(p).expanduser().resolve() for p in workspace.trusted}
+        trusted = self._trusted_paths(tuple(workspace.trusted))
         return [root for root in self.host.roots.paths if root in trusted]
+
+    def _trusted_paths(self, configured: tuple[str, ...]) -> frozenset[Path]:
+        """The trusted folders, links resolved; resolved again when the setting changes."""
+        if self._trusted is None or self._trusted[0] != configured:
+            real = frozenset(Path(p).expanduser().resolve() for p in configured)
+            self._trusted = (configured, real)
+        return self._trusted[1]
 
     def refresh_roots(self) -> None:
         """Index the allowed roots when they changed (settings, workspace folders)."""

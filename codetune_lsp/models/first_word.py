@@ -112,10 +112,52 @@ class FirstWordRule:
         return allowed or None
 
 
+class StartThenWord:
+    """``starts_with``, then ``first_word``: the typed characters the prompt left out, then
+    the rest of one of the module's names (the words are what follows the typed text). A
+    token may cross from the one into the other; it must agree with both."""
+
+    def __init__(
+        self, text: str, words: Sequence[str], tokens: FirstWordTokens, eos: Iterable[int]
+    ) -> None:
+        self.text = text
+        self.word = FirstWordRule(words, tokens, eos)
+        self.tokens = tokens
+        self.done = False
+
+    def allowed(self, written: str) -> list[int] | None:
+        if self.done:
+            return None
+        if len(written) >= len(self.text):
+            allowed = self.word.allowed(written[len(self.text) :])
+            self.done = self.word.done
+            return allowed
+        if not self.text.startswith(written):
+            self.done = True
+            return None
+        rest = self.text[len(written) :]
+        fitting = [
+            token
+            for token, text in self.tokens.starting_with(rest[0])
+            if rest.startswith(text)
+            or (text.startswith(rest) and self._word_agrees(text[len(rest) :]))
+        ]
+        return fitting or None
+
+    def _word_agrees(self, after: str) -> bool:
+        """Whether ``after`` (text past the required start) can begin a rest of a name."""
+        name = IDENTIFIER_START.match(after).group()  # type: ignore[union-attr]
+        if len(name) == len(after):
+            return any(word.startswith(name) for word in self.word.words)
+        return name in self.word.whole
+
+
 def start_rule(
     request: Any, tokens: FirstWordTokens, eos: Iterable[int]
-) -> FirstWordRule | RequiredStart | None:
-    """The rule a request's ``first_word`` or ``starts_with`` asks for (None: free)."""
+) -> FirstWordRule | RequiredStart | StartThenWord | None:
+    """The rule a request's ``starts_with`` and ``first_word`` ask for (None: free)."""
+    if request.starts_with and request.first_word:
+        return StartThenWord(request.starts_with, request.first_word, tokens, eos)
     if request.first_word:
         return FirstWordRule(request.first_word, tokens, eos)
     if request.starts_with:
@@ -124,7 +166,7 @@ def start_rule(
 
 
 def first_word_processor(
-    rule: FirstWordRule | RequiredStart,
+    rule: FirstWordRule | RequiredStart | StartThenWord,
     prompt_tokens: int,
     decode: Callable[[Sequence[int]], str],
 ) -> Callable[[Any, Any], Any]:

@@ -9,6 +9,7 @@ from codetune_lsp.models.first_word import (
     FirstWordRule,
     FirstWordTokens,
     RequiredStart,
+    StartThenWord,
     first_word_processor,
 )
 
@@ -74,3 +75,13 @@ def test_a_required_start_allows_the_tokens_that_agree_with_it_then_anything() -
 def test_a_required_start_no_token_can_spell_leaves_the_model_free() -> None:
     rule = RequiredStart(" Q", FirstWordTokens(HEALING_VOCAB))
     assert rule.allowed("") is None
+
+
+def test_a_required_start_then_a_name_allows_tokens_that_cross_from_one_into_the_other() -> None:
+    # Typed "HF" (left out of the prompt), then the rest of a module's name.
+    rule = StartThenWord("H", ("F_HUB_CACHE", "F_ENDPOINT"), FirstWordTokens(VOCAB), [0])
+    # "HF" crosses into the name and agrees with it; "HFX" names nothing the module has.
+    assert spelled(rule.allowed("")) == {"HF"}
+    assert spelled(rule.allowed("HF")) == {"_HUB"}
+    assert spelled(rule.allowed("HF_HUB")) == {"_CACHE", "_CA"}
+    assert 0 in rule.allowed("HF_HUB_CACHE")  # a whole name: the answer may end

@@ -292,3 +292,44 @@ async def test_typing_on_the_line_extends_the_prompt_and_the_answer_finishes_the
     )
     (first,), (second,) = prompts
     assert second == first + "if"
+
+
+async def test_typing_after_a_module_dot_extends_the_prompt_and_still_names_the_module(
+    qwen_gguf: Path, tmp_path: Path
+) -> None:
+    from tests.e2e.model_server import history, replace_all
+
+    (tmp_path / "hub").mkdir()
+    (tmp_path / "hub" / "__init__.py").write_text("")
+    (tmp_path / "hub" / "settings.py").write_text(SETTINGS)
+    (tmp_path / "download.py").write_text(DOWNLOAD)
+    names = {line.split(" = ")[0] for line in SETTINGS.splitlines()}
+    client = await trusted_client_with_index(tmp_path, qwen_gguf)
+    try:
+        uri = (tmp_path / "download.py").as_uri()
+        open_doc(client, uri, DOWNLOAD)
+        line, column = 7, len("    return Path(settings.")
+        first = await invoke_inline(client, uri, types.Position(line=line, character=column))
+        items = first.items if isinstance(first, types.InlineCompletionList) else first
+        answer = items[0].insert_text if items else ""
+        typed = "DEF" if str(answer).startswith("CON") else "CON"  # not type-ahead
+        replace_all(client, uri, DOWNLOAD + typed, 2)
+        result = await invoke_inline(
+            client, uri, types.Position(line=line, character=column + len(typed))
+        )
+    finally:
+        await client.shutdown_session()
+        await client.stop()
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert items, "the real model should finish the name"
+    text = items[0].insert_text
+    text = text if isinstance(text, str) else text.value
+    print(repr(text))
+    assert typed + re.match(r"\w*", text).group() in names, text
+    prompts = history(
+        tmp_path,
+        "SELECT p.text FROM executions e JOIN prompt_texts p ON p.hash = e.rendered_prompt_hash"
+        " WHERE e.feature = 'completion' AND e.cache_hit = 0 ORDER BY e.created_at",
+    )
+    (before,), (after,) = prompts
+    assert after == before  # the typed word is the answer's required start, not prompt text
