@@ -76,7 +76,7 @@ def _typed(target: str) -> str:
     return target[:cut]
 
 
-async def _measure_warm(target, backend, chosen, document_for) -> dict:
+async def _measure_warm(target, backend, chosen, document_for, with_context: bool) -> dict:
     """At each place: a cold request, the first characters of the held-out line typed,
     then the explicit request again, in two arms (alternating which goes first): the
     product, whose second prompt extends the first with the typed text after the FIM
@@ -92,13 +92,14 @@ async def _measure_warm(target, backend, chosen, document_for) -> dict:
     exact: dict[str, int] = dict.fromkeys(arms, 0)
     answers: dict[str, list[str]] = {arm: [] for arm in arms}
     for index, item in enumerate(chosen.suite.items):
-        _root, path, text, offset = document_for(item)
+        root, path, text, offset = document_for(item)
+        cross_file = await target._index_for(root) if with_context else None
         typed = _typed(item.data["target"])
         wanted = item.data["target"][len(typed) :].strip()
         after = text[:offset] + typed + text[offset:]
         order = list(arms) if index % 2 == 0 else list(reversed(arms))
         for arm in order:
-            feature = CompletionFeature(target._host, extend_prompts=arms[arm])
+            feature = CompletionFeature(target._host, cross_file, extend_prompts=arms[arm])
             uri = f"{path.as_uri()}#{arm}"
             backend.loaded.llm.reset()
             started = time.perf_counter()
@@ -132,7 +133,7 @@ def _stats(samples: list[float]) -> dict[str, float]:
     return {"median s": statistics.median(samples), "p95 s": pick(samples, 0.95)}
 
 
-async def _measure(items: int, parts: set[str]) -> dict:
+async def _measure(items: int, parts: set[str], suite: str) -> dict:
     from codetune_lsp.cli.context import CliContext
     from codetune_lsp.evaluation.session import make_runner, plan
     from codetune_lsp.evaluation.suites.crossfile import document_for
@@ -142,7 +143,8 @@ async def _measure(items: int, parts: set[str]) -> dict:
     cli = CliContext()
     paths, settings = cli.paths, cli.resolved.settings
     services = await asyncio.to_thread(open_services, settings, paths)
-    chosen = plan(settings, "crossfile", None, None, "no-context", items)
+    api = suite == "crossfile-api"  # after ``module.``: the workspace index and name check
+    chosen = plan(settings, suite, None, None, "context" if api else "no-context", items)
     target = make_runner(settings, services.store, services.library, chosen).target
     await target.start()
     backend = await target._host.models.ready(chosen.model)
@@ -157,7 +159,7 @@ async def _measure(items: int, parts: set[str]) -> dict:
         _root, path, text, offset = places[0]
         await target.complete(path.as_uri() + "#load", text, offset)  # load the model
         if "warm" in parts:
-            out["warm"] = await _measure_warm(target, backend, chosen, document_for)
+            out["warm"] = await _measure_warm(target, backend, chosen, document_for, api)
         for index, (_root, path, text, offset) in enumerate(places if "early-end" in parts else []):
             kind = cursor_kind(text[:offset], text[offset:])
             kinds[kind] = kinds.get(kind, 0) + 1
@@ -205,12 +207,18 @@ def main() -> None:
         help="features.completion.max_prompt_tokens (default: the product's)",
     )
     parser.add_argument("--show", action="store_true", help="print each warm place's answers")
+    parser.add_argument(
+        "--suite",
+        choices=["crossfile", "crossfile-api"],
+        default="crossfile",
+        help="crossfile-api: places after `module.`, with the workspace index and name check",
+    )
     args = parser.parse_args()
     global SHOW
     SHOW = args.show
     _sandbox(args.max_prompt_tokens)
     started = time.perf_counter()
-    results = asyncio.run(_measure(args.items, set(args.parts.split(","))))
+    results = asyncio.run(_measure(args.items, set(args.parts.split(",")), args.suite))
     results["wall s"] = time.perf_counter() - started
     print(NOTE)
     for key, value in [*results.pop("warm", {}).items(), *results.items()]:
