@@ -23,10 +23,16 @@ is made again, with the model's state from the first request kept, as it is whil
 Two arms: the product (the second prompt extends the first: the typed text goes after the
 FIM middle marker) and ``fresh prompt`` (the second prompt from the cursor as it is, so
 llama.cpp re-evaluates the suffix). Reports median and p95 of each, their ratio, and the
-exact match of each arm's warm answer against the rest of the held-out line.
+exact match of each arm's warm answer against the rest of the held-out line. With
+``--suite crossfile-api`` the places are after ``module.``, with the workspace index and the
+name check on.
 
-    .venv/bin/python benchmarks/bench_completion_latency.py [--items 30] [--parts early-end,warm]
-        [--max-prompt-tokens N] [--json out.json]
+Part ``new-line``: the same two arms at the first multi-line holes of ``humaneval-infill``:
+the hole's first line, the new line and the next line's indentation are typed.
+
+    .venv/bin/python benchmarks/bench_completion_latency.py [--items 30]
+        [--parts early-end,warm,new-line] [--suite crossfile-api] [--max-prompt-tokens N]
+        [--show] [--json out.json]
 """
 
 from __future__ import annotations
@@ -129,6 +135,55 @@ async def _measure_warm(target, backend, chosen, document_for, with_context: boo
     return out
 
 
+async def _measure_warm_lines(target, backend, items: int) -> dict:
+    """Typing onto a new line: at each multi-line hole of ``humaneval-infill`` (the first
+    ``items`` with a second line of code), a cold request at the hole, then its first line,
+    the new line and the next line's indentation typed, and the explicit request again; the
+    same two arms. Exact match: the answer's first line against the hole's second."""
+    from codetune_lsp.documents import UTF16, DocumentSnapshot
+    from codetune_lsp.evaluation.suites.infill import infill_suite
+    from codetune_lsp.features.completion import CompletionFeature
+
+    arms = {"product": True, "fresh prompt": False}
+    holes = [
+        item.data
+        for item in infill_suite().items
+        if item.data["hole_kind"] == "multi" and item.data["hole"].split("\n")[1].strip()
+    ][:items]
+    warm: dict[str, list[float]] = {arm: [] for arm in arms}
+    exact: dict[str, int] = dict.fromkeys(arms, 0)
+    blank: dict[str, int] = dict.fromkeys(arms, 0)
+    for index, hole in enumerate(holes):
+        first, second = hole["hole"].split("\n")[:2]
+        typed = first + "\n" + second[: len(second) - len(second.lstrip())]
+        text, offset = hole["prefix"] + hole["suffix"], len(hole["prefix"])
+        after = hole["prefix"] + typed + hole["suffix"]
+        order = list(arms) if index % 2 == 0 else list(reversed(arms))
+        for arm in order:
+            feature = CompletionFeature(target._host, extend_prompts=arms[arm])
+            uri = f"file:///infill/{index}.py#{arm}"
+            backend.loaded.llm.reset()
+            await feature.suggest(DocumentSnapshot(uri, 1, "python", text, UTF16), offset, True)
+            feature._served.pop(uri, None)  # a model call, not the type-ahead memory
+            started = time.perf_counter()
+            snap = DocumentSnapshot(uri, 2, "python", after, UTF16)
+            suggestion = await feature.suggest(snap, offset + len(typed), True)
+            warm[arm].append(time.perf_counter() - started)
+            answer = suggestion.text if suggestion is not None else ""
+            line = answer.split("\n", 1)[0]
+            exact[arm] += line.strip() == second.strip()
+            blank[arm] += not line.strip()
+            if SHOW:
+                print(arm, repr(second.strip()), repr(answer[:60]))
+    out: dict = {"new-line places": len(holes)}
+    for arm in arms:
+        out[f"after a new line: {arm}"] = _stats(warm[arm]) | {
+            "exact match": exact[arm],
+            "blank first line": blank[arm],
+        }
+    return out
+
+
 def _stats(samples: list[float]) -> dict[str, float]:
     return {"median s": statistics.median(samples), "p95 s": pick(samples, 0.95)}
 
@@ -160,6 +215,8 @@ async def _measure(items: int, parts: set[str], suite: str) -> dict:
         await target.complete(path.as_uri() + "#load", text, offset)  # load the model
         if "warm" in parts:
             out["warm"] = await _measure_warm(target, backend, chosen, document_for, api)
+        if "new-line" in parts:
+            out["new-line"] = await _measure_warm_lines(target, backend, items)
         for index, (_root, path, text, offset) in enumerate(places if "early-end" in parts else []):
             kind = cursor_kind(text[:offset], text[offset:])
             kinds[kind] = kinds.get(kind, 0) + 1
@@ -221,7 +278,8 @@ def main() -> None:
     results = asyncio.run(_measure(args.items, set(args.parts.split(",")), args.suite))
     results["wall s"] = time.perf_counter() - started
     print(NOTE)
-    for key, value in [*results.pop("warm", {}).items(), *results.items()]:
+    shown = [*results.pop("warm", {}).items(), *results.pop("new-line", {}).items()]
+    for key, value in [*shown, *results.items()]:
         if isinstance(value, dict):
             value = {k: round(v, 3) if isinstance(v, float) else v for k, v in value.items()}
         print(f"  {key:<40} {round(value, 3) if isinstance(value, float) else value}")

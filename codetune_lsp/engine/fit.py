@@ -19,8 +19,9 @@ MIN_CHUNK_TOKENS = 64
 # The most of the window that snippets from other files may take, whatever the setting.
 MAX_CONTEXT_SHARE = 0.5
 # The end of typed text a prompt must not end with: a word, with the spaces or the one sign
-# before it (tokenizers join those to the word).
-TYPED_TAIL = re.compile(r"(?:\s+|[^\w\s])?\w*\Z")
+# before it (tokenizers join those to the word). A new line stays in the prompt: tokenizers
+# end a token there, so the indentation after it is the required start.
+TYPED_TAIL = re.compile(r"(?:[^\S\n]+|[^\w\s])?\w*\Z")
 COMMENT_PREFIX = {"python": "#", "shellscript": "#", "ruby": "#", "lua": "--"}
 
 

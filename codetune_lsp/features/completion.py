@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 # Extra time the outer bound allows beyond the engine's own deadline.
 OUTER_GRACE_S = 1.0
-# Typing on the line of the last request keeps that request's prompt and adds the typed
+# Typing at the cursor of the last request keeps that request's prompt and adds the typed
 # text after it, up to this many characters (then the prompt starts afresh).
 MAX_TYPED_CHARS = 120
 
@@ -257,11 +257,11 @@ class CompletionFeature:
         )
 
     def _anchored(self, uri: str, prefix: str, suffix: str, may_extend: bool) -> tuple[str, str]:
-        """The prefix to fit, and what was typed after it. While the user types on the line
-        of the last request (nothing else changed), that request's prefix, with the typed
-        characters to go after it: the new prompt then extends the last one, so a local
-        model evaluates only those characters, not the whole suffix again. Otherwise this
-        request becomes the anchor."""
+        """The prefix to fit, and what was typed after it. While the user types at the
+        cursor of the last request (nothing else changed), that request's prefix, with the
+        typed characters to go after it: the new prompt then extends the last one, so a
+        local model evaluates only those characters, not the whole suffix again. Otherwise
+        this request becomes the anchor."""
         last = self._anchors.get(uri)
         if (
             self.extend_prompts
@@ -271,7 +271,7 @@ class CompletionFeature:
             and prefix.startswith(last.prefix)
         ):
             typed = prefix[len(last.prefix) :]
-            if "\n" not in typed and len(typed) <= MAX_TYPED_CHARS:
+            if len(typed) <= MAX_TYPED_CHARS:
                 return last.prefix, typed
         self._anchors[uri] = _Anchor(prefix, suffix)
         return prefix, ""

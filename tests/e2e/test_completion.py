@@ -117,38 +117,43 @@ async def test_typing_ahead_is_served_without_a_model_call(client, expected_text
     assert rows == [("local", 0), ("type-ahead", 1)]
 
 
-async def test_typing_on_the_line_extends_the_last_prompt_until_a_new_line(
+async def test_typing_at_the_cursor_extends_the_last_prompt_until_an_edit_elsewhere(
     tmp_path: Path, tiny_llama_path: Path, expected_text: str
 ) -> None:
     client = await start_client(tmp_path, tiny_llama_path, "neovim", diagnostics=False)
+
+    async def complete_at(line: int, character: int) -> None:
+        params = completion_params(uri)
+        params.position = types.Position(line=line, character=character)
+        await client.text_document_completion_async(params)
+
     try:
         uri = (tmp_path / "g.py").as_uri()
         open_doc(client, uri, TEXT)
         await client.text_document_completion_async(completion_params(uri))
         typed = "zq + 1" if not expected_text.startswith("zq") else "qz + 1"  # no type-ahead
         replace_all(client, uri, PREFIX + typed + SUFFIX, 2)
-        extended = completion_params(uri)
-        extended.position = types.Position(line=1, character=CURSOR.character + len(typed))
-        await client.text_document_completion_async(extended)
+        await complete_at(1, CURSOR.character + len(typed))
         replace_all(client, uri, PREFIX + typed + "\n    " + SUFFIX, 3)
-        fresh = completion_params(uri)
-        fresh.position = types.Position(line=2, character=4)
-        await client.text_document_completion_async(fresh)
+        await complete_at(2, 4)
+        replace_all(client, uri, "x = 1\n" + PREFIX + typed + "\n    " + SUFFIX, 4)
+        await complete_at(3, 4)
         query = "FROM executions WHERE feature = 'completion' AND cache_hit = 0"
-        await count_at_least(tmp_path, f"SELECT count(*) {query}", 3, timeout=60)
+        await count_at_least(tmp_path, f"SELECT count(*) {query}", 4, timeout=60)
         rows = history(
             tmp_path,
             f"SELECT (SELECT text FROM prompt_texts WHERE hash = rendered_prompt_hash) {query}"
             " ORDER BY created_at",
         )
-        first, second, third = (prompt for (prompt,) in rows)
-        # The second prompt is the first with the typed text after the FIM middle marker
-        # (its last word is the answer's required start): a local model evaluates only
-        # those characters.
+        first, second, third, fourth = (prompt for (prompt,) in rows)
+        # Each prompt is the first with the typed text after the FIM middle marker, less
+        # its last word (the answer's required start): a local model evaluates only those
+        # characters. A new line stays in the prompt; the indentation after it is left out.
         assert second == first + typed[: -len(" 1")]
-        # A new line starts afresh: the typed text is in the prefix, the middle empty.
-        assert PREFIX + typed + "\n    " in third
-        assert not third.startswith(first)
+        assert third == first + typed + "\n"
+        # An edit elsewhere in the file starts afresh, with everything in the prefix.
+        assert "x = 1\n" + PREFIX + typed + "\n    " in fourth
+        assert not fourth.startswith(first)
     finally:
         await client.shutdown_session()
         await client.stop()

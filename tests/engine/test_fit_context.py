@@ -73,3 +73,17 @@ def test_commented_snippets_use_the_language_comment() -> None:
 def test_without_context_drops_the_snippets() -> None:
     piece = fitted(AroundCursor(PREFIX, "", (DEFINITION,), 50).without_context(), 400)
     assert piece.variables["context"] == [] and piece.context == ()
+
+
+def test_typed_text_goes_to_the_middle_less_its_last_word_the_answer_starts_with() -> None:
+    def split(typed: str) -> tuple[str, str]:
+        piece = fitted(AroundCursor("x = ", "\n", typed=typed), 400)
+        return piece.variables["middle"], piece.answer_start
+
+    assert split("md = M") == ("md =", " M")
+    assert split("protoc") == ("", "protoc")
+    assert split("tests.") == ("tests", ".")
+    assert split("foo(a, ") == ("foo(a,", " ")
+    # A new line stays in the prompt (a token ends there); the indentation after it does not.
+    assert split("if x:\n        ret") == ("if x:\n", "        ret")
+    assert split("") == ("", "")
