@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import psutil
-
 POLL_INTERVAL_S = 1.0
 
 
 def process_alive(pid: int) -> bool:
     """True while ``pid`` exists and is not a zombie waiting to be reaped."""
+    import psutil  # here: start-up does not wait for it (about 12 ms)
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -23,7 +23,10 @@ def process_alive(pid: int) -> bool:
 async def watch_process(
     pid: int, on_exit: Callable[[], None], interval: float = POLL_INTERVAL_S
 ) -> None:
-    """Call ``on_exit`` once ``pid`` has gone; poll every ``interval`` seconds."""
-    while process_alive(pid):
+    """Call ``on_exit`` once ``pid`` has gone; poll every ``interval`` seconds, the first
+    time one interval after start-up (which then does not wait for the check)."""
+    while True:
         await asyncio.sleep(interval)
+        if not process_alive(pid):
+            break
     on_exit()

@@ -12,8 +12,10 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pathspec
+if TYPE_CHECKING:
+    import pathspec
 
 LANGUAGE_BY_SUFFIX = {
     ".py": "python",
@@ -125,6 +127,8 @@ def read_range(path: Path, stamp: tuple[int, int], start: int, end: int) -> str 
 
 
 def _ignore_spec(folder: Path) -> pathspec.PathSpec | None:
+    import pathspec  # here: only the index's thread needs it (about 14 ms to import)
+
     try:
         lines = (folder / ".gitignore").read_text(encoding="utf-8", errors="replace")
     except OSError:
