@@ -89,7 +89,6 @@ async def _measure_warm(target, backend, chosen, document_for, with_context: boo
     middle marker, and ``fresh prompt``, the second prompt built from the cursor as it
     is (the earlier behaviour). Exact match: the warm answer's first line against the
     rest of the held-out line."""
-    from codetune_lsp.documents import UTF16, DocumentSnapshot
     from codetune_lsp.features.completion import CompletionFeature
 
     arms = {"product": True, "fresh prompt": False}
@@ -106,17 +105,11 @@ async def _measure_warm(target, backend, chosen, document_for, with_context: boo
         order = list(arms) if index % 2 == 0 else list(reversed(arms))
         for arm in order:
             feature = CompletionFeature(target._host, cross_file, extend_prompts=arms[arm])
-            uri = f"{path.as_uri()}#{arm}"
-            backend.loaded.llm.reset()
-            started = time.perf_counter()
-            await feature.suggest(DocumentSnapshot(uri, 1, "python", text, UTF16), offset, True)
-            cold.append(time.perf_counter() - started)
-            feature._served.pop(uri, None)  # a model call, not the type-ahead memory
-            started = time.perf_counter()
-            snap = DocumentSnapshot(uri, 2, "python", after, UTF16)
-            suggestion = await feature.suggest(snap, offset + len(typed), True)
-            warm[arm].append(time.perf_counter() - started)
-            answer = suggestion.text if suggestion is not None else ""
+            times, answer = await _before_and_after_typing(
+                feature, backend, f"{path.as_uri()}#{arm}", text, offset, after, len(typed)
+            )
+            cold.append(times[0])
+            warm[arm].append(times[1])
             answers[arm].append(answer)
             exact[arm] += answer.split("\n", 1)[0].strip() == wanted
         if SHOW:
@@ -140,7 +133,6 @@ async def _measure_warm_lines(target, backend, items: int) -> dict:
     ``items`` with a second line of code), a cold request at the hole, then its first line,
     the new line and the next line's indentation typed, and the explicit request again; the
     same two arms. Exact match: the answer's first line against the hole's second."""
-    from codetune_lsp.documents import UTF16, DocumentSnapshot
     from codetune_lsp.evaluation.suites.infill import infill_suite
     from codetune_lsp.features.completion import CompletionFeature
 
@@ -162,14 +154,10 @@ async def _measure_warm_lines(target, backend, items: int) -> dict:
         for arm in order:
             feature = CompletionFeature(target._host, extend_prompts=arms[arm])
             uri = f"file:///infill/{index}.py#{arm}"
-            backend.loaded.llm.reset()
-            await feature.suggest(DocumentSnapshot(uri, 1, "python", text, UTF16), offset, True)
-            feature._served.pop(uri, None)  # a model call, not the type-ahead memory
-            started = time.perf_counter()
-            snap = DocumentSnapshot(uri, 2, "python", after, UTF16)
-            suggestion = await feature.suggest(snap, offset + len(typed), True)
-            warm[arm].append(time.perf_counter() - started)
-            answer = suggestion.text if suggestion is not None else ""
+            times, answer = await _before_and_after_typing(
+                feature, backend, uri, text, offset, after, len(typed)
+            )
+            warm[arm].append(times[1])
             line = answer.split("\n", 1)[0]
             exact[arm] += line.strip() == second.strip()
             blank[arm] += not line.strip()
@@ -182,6 +170,25 @@ async def _measure_warm_lines(target, backend, items: int) -> dict:
             "blank first line": blank[arm],
         }
     return out
+
+
+async def _before_and_after_typing(
+    feature, backend, uri: str, text: str, offset: int, after: str, typed: int
+) -> tuple[tuple[float, float], str]:
+    """A cold explicit request at ``offset``, then one after ``typed`` characters were
+    typed there (``after``), the model's state kept: both latencies and the second answer."""
+    from codetune_lsp.documents import UTF16, DocumentSnapshot
+
+    backend.loaded.llm.reset()
+    started = time.perf_counter()
+    await feature.suggest(DocumentSnapshot(uri, 1, "python", text, UTF16), offset, True)
+    cold = time.perf_counter() - started
+    feature._served.pop(uri, None)  # a model call, not the type-ahead memory
+    started = time.perf_counter()
+    snap = DocumentSnapshot(uri, 2, "python", after, UTF16)
+    suggestion = await feature.suggest(snap, offset + typed, True)
+    warm = time.perf_counter() - started
+    return (cold, warm), suggestion.text if suggestion is not None else ""
 
 
 def _stats(samples: list[float]) -> dict[str, float]:

@@ -66,11 +66,18 @@ class FirstWordTokens:
 
 class RequiredStart:
     """The answer must begin with ``text``: a token is allowed while the text it makes and
-    ``text`` agree (one is a start of the other). End of text is not allowed before it."""
+    ``text`` agree (one is a start of the other), and what it writes past ``text`` passes
+    ``beyond`` (anything, by default). End of text is not allowed before it."""
 
-    def __init__(self, text: str, tokens: FirstWordTokens) -> None:
+    def __init__(
+        self,
+        text: str,
+        tokens: FirstWordTokens,
+        beyond: Callable[[str], bool] = lambda after: True,
+    ) -> None:
         self.text = text
         self.tokens = tokens
+        self.beyond = beyond
         self.done = False
 
     def allowed(self, written: str) -> list[int] | None:
@@ -83,7 +90,7 @@ class RequiredStart:
         fitting = [
             token
             for token, text in self.tokens.starting_with(rest[0])
-            if rest.startswith(text) or text.startswith(rest)
+            if rest.startswith(text) or (text.startswith(rest) and self.beyond(text[len(rest) :]))
         ]
         return fitting or None
 
@@ -120,29 +127,21 @@ class StartThenWord:
     def __init__(
         self, text: str, words: Sequence[str], tokens: FirstWordTokens, eos: Iterable[int]
     ) -> None:
-        self.text = text
         self.word = FirstWordRule(words, tokens, eos)
-        self.tokens = tokens
+        self.start = RequiredStart(text, tokens, self._word_agrees)
         self.done = False
 
     def allowed(self, written: str) -> list[int] | None:
         if self.done:
             return None
-        if len(written) >= len(self.text):
-            allowed = self.word.allowed(written[len(self.text) :])
-            self.done = self.word.done
+        text = self.start.text
+        if len(written) < len(text):
+            allowed = self.start.allowed(written)
+            self.done = self.start.done  # the answer left the required start: free
             return allowed
-        if not self.text.startswith(written):
-            self.done = True
-            return None
-        rest = self.text[len(written) :]
-        fitting = [
-            token
-            for token, text in self.tokens.starting_with(rest[0])
-            if rest.startswith(text)
-            or (text.startswith(rest) and self._word_agrees(text[len(rest) :]))
-        ]
-        return fitting or None
+        allowed = self.word.allowed(written[len(text) :])
+        self.done = self.word.done
+        return allowed
 
     def _word_agrees(self, after: str) -> bool:
         """Whether ``after`` (text past the required start) can begin a rest of a name."""

@@ -40,6 +40,26 @@ UNDOCUMENTED = (
 )
 
 
+def inline_text(result: object, missing: str) -> str:
+    """The first inline suggestion's text (``missing``: why there must be one)."""
+    items = result.items if isinstance(result, types.InlineCompletionList) else result
+    assert items, missing
+    text = items[0].insert_text
+    return text if isinstance(text, str) else text.value
+
+
+def model_prompts(root: Path) -> list[str]:
+    """The prompts of the completions the model answered, oldest first."""
+    from tests.e2e.model_server import history
+
+    rows = history(
+        root,
+        "SELECT p.text FROM executions e JOIN prompt_texts p ON p.hash = e.rendered_prompt_hash"
+        " WHERE e.feature = 'completion' AND e.cache_hit = 0 ORDER BY e.created_at",
+    )
+    return [text for (text,) in rows]
+
+
 def _without_docstrings(tree: ast.AST) -> str:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
@@ -65,10 +85,7 @@ async def test_an_inline_completion_in_a_function_body_leaves_valid_python(
         started = time.perf_counter()
         result = await invoke_inline(client, uri, cursor)
         print(f"inline completion: {time.perf_counter() - started:.2f}s")
-        items = result.items if isinstance(result, types.InlineCompletionList) else result
-        assert items, "the real model should suggest a body"
-        text = items[0].insert_text
-        text = text if isinstance(text, str) else text.value
+        text = inline_text(result, "the real model should suggest a body")
         print(repr(text))
         completed = FUNCTION + text + "\n"
         ast.parse(completed)  # raises SyntaxError / IndentationError when the body is broken
@@ -187,10 +204,7 @@ async def test_a_completion_uses_a_function_defined_only_in_another_file(
     finally:
         await client.shutdown_session()
         await client.stop()
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
-    assert items, "the real model should complete the call"
-    text = items[0].insert_text
-    text = text if isinstance(text, str) else text.value
+    text = inline_text(result, "the real model should complete the call")
     print(repr(text))
     assert text.startswith("shoelace_polygon_area(")  # a name it can only know from shapes.py
 
@@ -232,10 +246,7 @@ async def test_after_a_module_dot_the_completion_names_what_the_module_defines(
     finally:
         await client.shutdown_session()
         await client.stop()
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
-    assert items, "the real model should complete the attribute"
-    text = items[0].insert_text
-    text = text if isinstance(text, str) else text.value
+    text = inline_text(result, "the real model should complete the attribute")
     print(repr(text))
     name = re.match(r"\w*", text).group()
     assert name in {line.split(" = ")[0] for line in SETTINGS.splitlines()}, text
@@ -255,7 +266,7 @@ COUNTING = (
 async def test_typing_on_the_line_extends_the_prompt_and_the_answer_finishes_the_word(
     qwen_gguf: Path, tmp_path: Path
 ) -> None:
-    from tests.e2e.model_server import history, replace_all
+    from tests.e2e.model_server import replace_all
 
     client = await start_qwen_client(tmp_path, qwen_gguf, "neovim")
     try:
@@ -277,27 +288,20 @@ async def test_typing_on_the_line_extends_the_prompt_and_the_answer_finishes_the
     finally:
         await client.shutdown_session()
         await client.stop()
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
-    assert items, "the real model should finish the line"
-    text = items[0].insert_text
-    text = text if isinstance(text, str) else text.value
+    text = inline_text(result, "the real model should finish the line")
     print(repr(text))
     # The prompt left out the typed " wo" (the model spelled it with its own tokens) and
     # the served text is what follows it: the rest of the word, then the line.
     assert text.startswith("rd"), text
-    prompts = history(
-        tmp_path,
-        "SELECT p.text FROM executions e JOIN prompt_texts p ON p.hash = e.rendered_prompt_hash"
-        " WHERE e.feature = 'completion' AND e.cache_hit = 0 ORDER BY e.created_at",
-    )
-    (first,), (second,) = prompts
+    prompts = model_prompts(tmp_path)
+    first, second = prompts
     assert second == first + "if"
 
 
 async def test_typing_after_a_module_dot_extends_the_prompt_and_still_names_the_module(
     qwen_gguf: Path, tmp_path: Path
 ) -> None:
-    from tests.e2e.model_server import history, replace_all
+    from tests.e2e.model_server import replace_all
 
     (tmp_path / "hub").mkdir()
     (tmp_path / "hub" / "__init__.py").write_text("")
@@ -320,16 +324,9 @@ async def test_typing_after_a_module_dot_extends_the_prompt_and_still_names_the_
     finally:
         await client.shutdown_session()
         await client.stop()
-    items = result.items if isinstance(result, types.InlineCompletionList) else result
-    assert items, "the real model should finish the name"
-    text = items[0].insert_text
-    text = text if isinstance(text, str) else text.value
+    text = inline_text(result, "the real model should finish the name")
     print(repr(text))
     assert typed + re.match(r"\w*", text).group() in names, text
-    prompts = history(
-        tmp_path,
-        "SELECT p.text FROM executions e JOIN prompt_texts p ON p.hash = e.rendered_prompt_hash"
-        " WHERE e.feature = 'completion' AND e.cache_hit = 0 ORDER BY e.created_at",
-    )
-    (before,), (after,) = prompts
+    prompts = model_prompts(tmp_path)
+    before, after = prompts
     assert after == before  # the typed word is the answer's required start, not prompt text
