@@ -159,6 +159,16 @@ async def test_the_docstring_action_documents_the_function_and_changes_nothing_e
         await client.stop()
 
 
+def write_workspace(root: Path, files: dict[str, str]) -> None:
+    """Write ``files`` (relative path -> text) under ``root``; each folder is a package."""
+    for relative, text in files.items():
+        path = root / relative
+        if path.parent != root:
+            path.parent.mkdir(exist_ok=True)
+            (path.parent / "__init__.py").write_text("")
+        path.write_text(text)
+
+
 async def trusted_client_with_index(root: Path, gguf: Path):
     """The real server with ``root`` as a trusted workspace, once its index is built."""
     client = await start_qwen_client(root, gguf, extra=f'\n[workspace]\ntrusted = ["{root}"]\n')
@@ -189,10 +199,7 @@ LOT = (
 async def test_a_completion_uses_a_function_defined_only_in_another_file(
     qwen_gguf: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "geometry").mkdir()
-    (tmp_path / "geometry" / "__init__.py").write_text("")
-    (tmp_path / "geometry" / "shapes.py").write_text(SHAPES)
-    (tmp_path / "lot.py").write_text(LOT)
+    write_workspace(tmp_path, {"geometry/shapes.py": SHAPES, "lot.py": LOT})
     client = await trusted_client_with_index(tmp_path, qwen_gguf)
     try:
         uri = (tmp_path / "lot.py").as_uri()
@@ -233,10 +240,7 @@ DOWNLOAD = (
 async def test_after_a_module_dot_the_completion_names_what_the_module_defines(
     qwen_gguf: Path, tmp_path: Path
 ) -> None:
-    (tmp_path / "hub").mkdir()
-    (tmp_path / "hub" / "__init__.py").write_text("")
-    (tmp_path / "hub" / "settings.py").write_text(SETTINGS)
-    (tmp_path / "download.py").write_text(DOWNLOAD)
+    write_workspace(tmp_path, {"hub/settings.py": SETTINGS, "download.py": DOWNLOAD})
     client = await trusted_client_with_index(tmp_path, qwen_gguf)
     try:
         uri = (tmp_path / "download.py").as_uri()
@@ -303,10 +307,7 @@ async def test_typing_after_a_module_dot_extends_the_prompt_and_still_names_the_
 ) -> None:
     from tests.e2e.model_server import replace_all
 
-    (tmp_path / "hub").mkdir()
-    (tmp_path / "hub" / "__init__.py").write_text("")
-    (tmp_path / "hub" / "settings.py").write_text(SETTINGS)
-    (tmp_path / "download.py").write_text(DOWNLOAD)
+    write_workspace(tmp_path, {"hub/settings.py": SETTINGS, "download.py": DOWNLOAD})
     names = {line.split(" = ")[0] for line in SETTINGS.splitlines()}
     client = await trusted_client_with_index(tmp_path, qwen_gguf)
     try:
