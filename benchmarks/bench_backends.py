@@ -2,7 +2,7 @@
 
 1. local backend vs raw ``model.generate`` on a ~20M-parameter random Llama (target <= 1.10x);
 2. 8 concurrent requests batched vs one by one (throughput ratio);
-3. remote OpenAI backend vs a raw httpx call to the same llama.cpp server (target <= 1.10x;
+3. remote OpenAI backend vs a raw aiohttp call to the same llama.cpp server (target <= 1.10x;
    skipped when llama-cpp-python[server] is not installed);
 4. weights memory of nf4 and int8 relative to fp32 (``model.get_memory_footprint()``).
 """
@@ -143,9 +143,12 @@ async def bench_remote(tmp: Path) -> list[tuple[str, str]]:
         import llama_cpp.server  # noqa: F401
     except Exception as exc:
         return [
-            ("remote backend / raw httpx", f"skipped: llama-cpp-python[server] unavailable ({exc})")
+            (
+                "remote backend / raw aiohttp",
+                f"skipped: llama-cpp-python[server] unavailable ({exc})",
+            )
         ]
-    import httpx
+    import aiohttp
 
     from codetune_lsp.models.openai import OpenAIBackend
     from tests.models.servers import LLAMA_KEY, llama_cpp_server
@@ -162,16 +165,16 @@ async def bench_remote(tmp: Path) -> list[tuple[str, str]]:
             "temperature": 0,
             "stop": ["USER:"],
         }
-        async with httpx.AsyncClient(timeout=60) as client:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as client:
 
             async def raw_once() -> float:
                 start = time.perf_counter()
-                r = await client.post(
+                async with client.post(
                     url + "/v1/completions",
                     json=body,
                     headers={"Authorization": f"Bearer {LLAMA_KEY}"},
-                )
-                r.json()
+                ) as r:
+                    await r.json()
                 return time.perf_counter() - start
 
             async def backend_once() -> float:
@@ -189,7 +192,7 @@ async def bench_remote(tmp: Path) -> list[tuple[str, str]]:
     ratio = _median(backend_t) / _median(raw_t)
     return [
         (
-            "remote backend / raw httpx",
+            "remote backend / raw aiohttp",
             f"{ratio:.3f}x  (median {_ms(backend_t)} vs {_ms(raw_t)}, llama.cpp, 64 tokens)",
         )
     ]

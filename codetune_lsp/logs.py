@@ -13,7 +13,7 @@ LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 MAX_BYTES = 5 * 1024 * 1024
 BACKUPS = 3
 # pygls logs whole messages (documents included) at INFO; only let that through at DEBUG.
-CHATTY_LOGGERS = ("pygls", "websockets", "asyncio", "httpx", "httpcore")
+CHATTY_LOGGERS = ("pygls", "websockets", "asyncio", "aiohttp")
 
 
 class RedactingFilter(logging.Filter):

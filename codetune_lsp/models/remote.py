@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from codetune_lsp.models._httpx import httpx
 from codetune_lsp.models.base import (
     BackendError,
     BackendInfo,
@@ -140,23 +139,16 @@ class RemoteBackend:
         profile: ModelProfile,
         *,
         progress: ProgressCallback | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.name = name
         self.profile = profile
         self.row = family_for(name, profile)
-        self.client = RemoteClient(name, profile, transport=transport)
+        self.client = RemoteClient(name, profile)
         self._listeners: list[ProgressCallback] = [progress] if progress else []
 
     @property
     def context_length(self) -> int:
         return self.profile.context_length or self.row.context_length
-
-    def prepare(self) -> None:
-        """Import what the first request would (call it off the event loop)."""
-        from codetune_lsp.models._httpx import preload
-
-        preload()
 
     def info(self) -> BackendInfo:
         """A server has nothing to load here; its tokenizer is not at hand, so counts are

@@ -8,14 +8,13 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 
 @dataclass
@@ -33,6 +32,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     sse: bool = False
     delay_s: float = 0.0
+    cut: bool = False  # with sse: close the connection before the stream's last chunk
 
 
 Handler = Callable[[Seen], Reply]
@@ -81,6 +81,9 @@ class FakeServer:
                         data = f"data:{event}\n\n".encode()
                         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                         self.wfile.flush()
+                    if reply.cut:
+                        self.close_connection = True
+                        return
                     self.wfile.write(b"0\r\n\r\n")
                     return
                 if isinstance(reply.body, str):
@@ -158,11 +161,14 @@ def llama_cpp_server(gguf: Path, log: Path) -> Iterator[str]:
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"llama.cpp server exited: {log.read_text()[-2000:]}")
+            ask = urllib.request.Request(
+                url + "/v1/models", headers={"Authorization": f"Bearer {LLAMA_KEY}"}
+            )
             try:
-                r = httpx.get(url + "/v1/models", headers={"Authorization": f"Bearer {LLAMA_KEY}"})
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
+                with urllib.request.urlopen(ask, timeout=5) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:  # refused while it starts, or an HTTP error status
                 pass
             if time.monotonic() > deadline:
                 raise RuntimeError("llama.cpp server did not start within 60 s")

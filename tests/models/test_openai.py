@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
 
-import httpx
+import aiohttp
 import pytest
 
 from codetune_lsp.models.base import (
@@ -56,14 +57,13 @@ def _completion(text: str, reason: str = "length", **usage: int) -> dict:
 
 async def test_completion_equals_a_raw_call_to_the_same_server(llama_server: str, key: str):
     body = {"model": "tiny", "prompt": "def add(a, b):", "max_tokens": 16, "temperature": 0}
-    async with httpx.AsyncClient() as raw:
-        expected = (
-            await raw.post(
-                llama_server + "/v1/completions",
-                json=body,
-                headers={"Authorization": f"Bearer {key}"},
-            )
-        ).json()
+    async with (
+        aiohttp.ClientSession() as raw,
+        raw.post(
+            llama_server + "/v1/completions", json=body, headers={"Authorization": f"Bearer {key}"}
+        ) as response,
+    ):
+        expected = await response.json()
     backend = OpenAIBackend("llama", _profile(llama_server))
     try:
         result = await backend.generate(
@@ -267,26 +267,26 @@ async def test_read_timeout_is_separate_from_connect_and_not_retried():
 
 
 async def test_circuit_opens_after_repeated_failures_and_fails_fast():
-    calls = 0
+    with FakeServer(lambda s: Reply(503, body={"error": "overloaded"})) as server:
+        backend = OpenAIBackend("flaky", _profile(server.url, max_retries=0))
+        for _ in range(5):
+            with pytest.raises(BackendError, match="503"):
+                await backend.generate(GenerationRequest(prompt="p"))
+        with pytest.raises(BackendError) as info:
+            await backend.generate(GenerationRequest(prompt="p"))
+        await backend.close()
+    assert len(server.seen) == 5  # the sixth request never touched the network
+    assert "paused" in str(info.value) and info.value.retryable
 
-    def refuse(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        raise httpx.ConnectError("refused", request=request)
 
-    backend = OpenAIBackend(
-        "flaky",
-        _profile("http://127.0.0.1:9", max_retries=0),
-        transport=httpx.MockTransport(refuse),
-    )
+async def test_refused_connections_open_the_circuit_too():
+    backend = OpenAIBackend("gone", _profile(f"http://127.0.0.1:{free_port()}", max_retries=0))
     for _ in range(5):
         with pytest.raises(BackendError, match="cannot connect"):
             await backend.generate(GenerationRequest(prompt="p"))
-    with pytest.raises(BackendError) as info:
+    with pytest.raises(BackendError, match="paused"):
         await backend.generate(GenerationRequest(prompt="p"))
     await backend.close()
-    assert calls == 5  # the sixth request never touched the network
-    assert "paused" in str(info.value) and info.value.retryable
 
 
 async def test_key_is_not_sent_to_another_host_after_a_redirect(key: str):
@@ -303,6 +303,36 @@ async def test_key_is_not_sent_to_another_host_after_a_redirect(key: str):
     assert a.seen[0].headers["authorization"] == f"Bearer {key}"
     assert "authorization" not in b.seen[0].headers
     assert b.seen[0].body["prompt"] == "p"  # 307 keeps the method and the body
+
+
+async def test_requests_go_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    # The server's address is not listening: only the proxy can answer for it.
+    target = f"http://127.0.0.3:{free_port()}"
+    with FakeServer(lambda s: Reply(body=_completion("via proxy"))) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        backend = OpenAIBackend("proxied", _profile(target))
+        result = await backend.generate(GenerationRequest(prompt="p"))
+        await backend.close()
+    assert result.text == "via proxy"
+    assert proxy.seen[0].path == target + "/v1/completions"  # the absolute form a proxy gets
+
+
+async def test_no_proxy_sends_straight_to_the_server(monkeypatch: pytest.MonkeyPatch):
+    with (
+        FakeServer(lambda s: Reply(body=_completion("direct"))) as server,
+        FakeServer(lambda s: Reply(502, body="the proxy must not be used")) as proxy,
+    ):
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        backend = OpenAIBackend("direct", _profile(server.url, max_retries=0))
+        result = await backend.generate(GenerationRequest(prompt="p"))
+        await backend.close()
+    assert result.text == "direct"
+    assert proxy.seen == [] and len(server.seen) == 1
 
 
 async def test_key_is_kept_on_a_same_origin_redirect(key: str):
@@ -353,6 +383,39 @@ async def test_a_stream_closes_once_the_caller_has_its_answer():
         events = [e async for e in backend.stream(request)]
         await backend.close()
     assert events[-1].finish_reason == "stop" and events[-1].text == "x = 1\ny = 2"
+
+
+async def test_a_stream_event_of_a_megabyte_is_read_whole():
+    text = "x" * 2**20
+    chunks = [json.dumps({"choices": [{"text": text, "finish_reason": "length"}]}), "[DONE]"]
+    with FakeServer(lambda s: Reply(body=chunks, sse=True)) as server:
+        backend = OpenAIBackend("fake", _profile(server.url))
+        events = [e async for e in backend.stream(GenerationRequest(prompt="p"))]
+        await backend.close()
+    assert events[-1].text == text
+
+
+async def test_a_stream_that_breaks_off_is_one_clear_error():
+    chunks = [json.dumps({"choices": [{"text": "x = ", "finish_reason": None}]})]
+    with FakeServer(lambda s: Reply(body=chunks, sse=True, cut=True)) as server:
+        backend = OpenAIBackend("fake", _profile(server.url, max_retries=0))
+        with pytest.raises(BackendError) as info:
+            [e async for e in backend.stream(GenerationRequest(prompt="p"))]
+        await backend.close()
+    assert "broke off" in str(info.value) and info.value.retryable
+
+
+def test_a_backend_used_from_one_event_loop_after_another_closes_cleanly(caplog) -> None:
+    reply = {"choices": [{"text": "hi", "finish_reason": "stop"}]}
+    with FakeServer(lambda s: Reply(body=reply)) as server:
+        backend = OpenAIBackend("loops", _profile(server.url))
+        answers = [
+            asyncio.run(backend.generate(GenerationRequest(prompt="p"))).text for _ in range(2)
+        ]
+        asyncio.run(backend.close())
+        gc.collect()  # an unclosed session would report itself now
+    assert answers == ["hi", "hi"]
+    assert not [r for r in caplog.records if "Unclosed" in r.getMessage()]
 
 
 WRONG_SHAPES = {
