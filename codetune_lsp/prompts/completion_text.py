@@ -98,14 +98,14 @@ def _docstring_start(lines: list[str], i: int) -> int | None:
 
 def _header_start(lines: list[str], i: int) -> int | None:
     """Where the ``def`` whose header ends on line ``i`` (with its colon) starts, or None."""
-    if not lines[i].split("#", 1)[0].rstrip().endswith(":"):
+    if not _opens_block(lines[i]):
         return None
     for j in range(i, max(i - _HEADER_LINES, -1), -1):
         if _DEF.match(lines[j]):
             # A header over several lines leaves its bracket open on the def's line.
             opened = lines[j].count("(") + lines[j].count("[") - lines[j].count(")")
             return j if j == i or opened - lines[j].count("]") > 0 else None
-        if j < i and lines[j].split("#", 1)[0].rstrip().endswith(":"):
+        if j < i and _opens_block(lines[j]):
             return None  # another block's header: line ``i`` is not a def's
     return None
 
@@ -179,7 +179,13 @@ def _cut_repetition(lines: list[str]) -> list[str]:
     return lines
 
 
-def _scope_end(lines: list[str], ctx: CursorContext, floor: int | None = None) -> int | None:
+def _scope_end(
+    lines: list[str],
+    ctx: CursorContext,
+    floor: int | None = None,
+    below: CodeBelow | None = None,
+    final: bool = True,
+) -> int | None:
     """How many lines stay inside the block the cursor is in, or None while all do.
 
     After a block opener the block is deeper than the opener's line, so a line back at
@@ -187,6 +193,8 @@ def _scope_end(lines: list[str], ctx: CursorContext, floor: int | None = None) -
     cursor's depth belong to the block and only a shallower line ends it. With a
     ``floor`` (no code follows the cursor in its function: the answer may finish the
     function), only a line at or above the function's own depth ends it.
+
+    ``below`` is the code after the cursor's line: see ``_climbs_to``.
     """
     base = len(ctx.indent.expandtabs(4))
     opened = ctx.line_prefix.rstrip().endswith(_BLOCK_OPENERS)
@@ -200,23 +208,90 @@ def _scope_end(lines: list[str], ctx: CursorContext, floor: int | None = None) -
             continue
         if depth < base or (opened and depth == base):
             closes = opened and depth == base and line.lstrip()[:1] in ")]}"
-            return index + 1 if closes else index
+            if closes:
+                return index + 1
+            if not opened and below is not None and below.depth < base + _unit(ctx):
+                return _climbs_to(lines, index, below, _unit(ctx), final)
+            return index
     return None
 
 
-def _cut_scope(lines: list[str], ctx: CursorContext, floor: int | None = None) -> list[str]:
+def _climbs_to(
+    lines: list[str], start: int, below: CodeBelow, unit: int, final: bool
+) -> int | None:
+    """Where a hole that left the cursor's block at ``lines[start]`` ends, when code
+    follows the cursor (``below``): the hole may climb out to reach it. Its lines from
+    ``start`` on must be statements at the depth of the code below (no block of their own,
+    no ``return``: that code follows them), and the last may open the block the code below
+    is the body of (``else:``, one level up) unless the code below has such a clause of its
+    own there. A model that wrote the code below's first line itself went its own way. In
+    those cases the hole ends at ``start``, where it left the cursor's block. Until the
+    answer is ``final``, a climb that fits may still go on (None)."""
+    if any(line.strip() == below.first for line in lines[:start]):
+        return start
+    depth_below = below.depth
+    code = [i for i in range(start, len(lines)) if lines[i].strip()]
+    for at, i in enumerate(code):
+        line = lines[i]
+        depth = _width(line)
+        opens = _opens_block(line)
+        if depth < depth_below - unit or (depth == depth_below - unit and not opens):
+            return i if at else start  # past the code below's block: it ends here
+        if depth == depth_below - unit:  # opens the code below's block: the last line
+            keyword = line.split(None, 1)[0].rstrip(":")
+            if at + 1 < len(code) or keyword in below.clauses(depth):
+                return start
+            return i + 1 if final else None
+        if depth != depth_below or opens or _ENDS_FLOW.match(line.lstrip()):
+            return start
+    return None
+
+
+def _unit(ctx: CursorContext) -> int:
+    return len(ctx.indent_unit.expandtabs(4)) or 4
+
+
+def _cut_scope(
+    lines: list[str],
+    ctx: CursorContext,
+    floor: int | None = None,
+    below: CodeBelow | None = None,
+) -> list[str]:
     """Keep the lines inside the cursor's block, without trailing blank lines (and, where
     the answer finishes a function, without a trailing block opener that has no body)."""
-    end = _scope_end(lines, ctx, floor)
+    end = _scope_end(lines, ctx, floor, below)
     kept = lines if end is None else lines[:end]
     while kept and (
-        not kept[-1].strip()
-        or (
-            floor is not None and len(kept) > 1 and kept[-1].split("#", 1)[0].rstrip().endswith(":")
-        )
+        not kept[-1].strip() or (floor is not None and len(kept) > 1 and _opens_block(kept[-1]))
     ):
         kept = kept[:-1]
     return kept
+
+
+@dataclass(frozen=True)
+class CodeBelow:
+    """The code after the cursor's line: its first line's depth and text, and its lines."""
+
+    depth: int
+    first: str
+    lines: tuple[str, ...]
+
+    def clauses(self, depth: int) -> set[str]:
+        """The first words of the block openers at ``depth`` in this code."""
+        return {
+            line.split(None, 1)[0].rstrip(":")
+            for line in self.lines
+            if line.strip() and _width(line) == depth and _opens_block(line)
+        }
+
+
+def _code_below(suffix: str) -> CodeBelow | None:
+    """The code after the cursor's line (None: none, or a comment first, which says
+    little about where code goes on)."""
+    after = [line for line in _lines_after_cursor(suffix) if line.strip()]
+    if not after or after[0].lstrip().startswith("#"):
+        return None
+    return CodeBelow(_width(after[0]), after[0].strip(), tuple(after))
 
 
 def _function_floor(prefix: str, suffix: str, ctx: CursorContext) -> int | None:
@@ -225,12 +300,16 @@ def _function_floor(prefix: str, suffix: str, ctx: CursorContext) -> int | None:
     if any(line.strip() for line in _lines_after_cursor(suffix)) or ctx.line_suffix.strip():
         return None
     cursor = _width(ctx.line_prefix) if ctx.line_prefix.strip() else len(ctx.indent.expandtabs(4))
+    inside = cursor  # a def encloses the cursor only when it is shallower than all code since
     for line in reversed(prefix.split("\n")[:-1]):
         stripped = line.lstrip()
-        if stripped.startswith(("def ", "async def ")) and _width(line) < cursor:
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith(("def ", "async def ")) and _width(line) < inside:
             return _width(line)
-        if stripped and _width(line) == 0 and not stripped.startswith(("@", "#", ")")):
+        if _width(line) == 0 and not stripped.startswith(("@", ")")):
             return None  # module-level code: no function around the cursor
+        inside = min(inside, _width(line))
     return None
 
 
@@ -272,16 +351,56 @@ def _opener_depth(suffix: str, ctx: CursorContext) -> int | None:
     return below - unit if below > start and below - unit >= start else None
 
 
-def _opener_end(lines: list[str], ctx: CursorContext, depth: int | None) -> int | None:
-    """How many lines to keep so the completion ends with the block opener the code below
-    needs (the first line at ``depth`` that opens a block), or None."""
+_ENDS_FLOW = re.compile(r"(?:return|raise|continue|break)\b")
+
+
+def _opener_end(
+    kept: list[str], written: list[str], ctx: CursorContext, depth: int | None
+) -> int | None:
+    """How many of the ``kept`` lines to keep so the completion ends in the block whose body
+    the code below holds, or None to keep them all. ``written`` is what the model wrote
+    before the scope was cut (``kept`` is its start).
+
+    When the last written line at ``depth`` or shallower opens a block, and nothing after
+    it at the body's depth ends the flow (a ``return`` there would leave the code below
+    unreachable), the lines after it begin the block's body and the code below goes on
+    with it: all are kept. Otherwise the model wrote its own body and went on past the
+    block, so the completion ends at its first block opener at ``depth``.
+    """
     if depth is None:
         return None
-    for index, line in enumerate(lines):
+    first = next(
+        (
+            index + 1
+            for index, line in enumerate(kept)
+            if _opens_at((ctx.line_prefix + line) if index == 0 else line, depth)
+        ),
+        None,
+    )
+    if first is None:
+        return None
+    body = depth + _unit(ctx)
+    continues = False
+    for index, line in enumerate(written):
         code = (ctx.line_prefix + line) if index == 0 else line
-        if code.strip() and _width(code) == depth and code.split("#", 1)[0].rstrip().endswith(":"):
-            return index + 1
-    return None
+        if not code.strip():
+            continue
+        width = _width(code)
+        if width <= depth:
+            continues = _opens_at(code, depth)
+        elif width == body and _ENDS_FLOW.match(code.lstrip()):
+            continues = False
+    return None if continues else first
+
+
+def _opens_at(code: str, depth: int) -> bool:
+    """Whether this line opens a block at ``depth``."""
+    return bool(code.strip()) and _width(code) == depth and _opens_block(code)
+
+
+def _opens_block(line: str) -> bool:
+    """Whether this line ends with the colon that opens a block (a comment after it aside)."""
+    return line.split("#", 1)[0].rstrip().endswith(":")
 
 
 def _drop_suffix_overlap(text: str, ctx: CursorContext, suffix: str) -> str:
@@ -326,6 +445,7 @@ class CompletionShape:
         self.following = _following_code(suffix) if self.ctx.multiline else []
         self.opener_depth = _opener_depth(suffix, self.ctx) if self.ctx.multiline else None
         self.floor = _function_floor(prefix, suffix, self.ctx) if self.ctx.multiline else None
+        self.below = _code_below(suffix) if self.ctx.multiline else None
 
     def complete(self, raw: str) -> bool:
         """True once more text cannot change what ``finish`` keeps: a single line has
@@ -344,7 +464,7 @@ class CompletionShape:
         first = [self.ctx.line_prefix + lines[0], *lines[1:]]
         return (
             len(_cut_repetition(first)) < len(lines)
-            or _scope_end(lines, self.ctx, self.floor) is not None
+            or _scope_end(lines, self.ctx, self.floor, self.below, final=False) is not None
             or _suffix_join(lines, self.following) is not None
         )
 
@@ -366,9 +486,10 @@ class CompletionShape:
         # Compare with the cursor line's own text in front, so the first line lines up.
         lines = lines[: len(_cut_repetition([ctx.line_prefix + lines[0], *lines[1:]]))]
         joined = _suffix_join(lines, self.following)
-        lines = _cut_scope(lines if joined is None else lines[:joined], ctx, self.floor)
+        written = lines if joined is None else lines[:joined]
+        lines = _cut_scope(written, ctx, self.floor, self.below)
         if joined is None:  # a join already ends the completion where the code below starts
-            opened = _opener_end(lines, ctx, self.opener_depth)
+            opened = _opener_end(lines, written, ctx, self.opener_depth)
             lines = lines if opened is None else lines[:opened]
         text = "\n".join(line.rstrip() for line in lines)
         text = _drop_suffix_overlap(text, ctx, suffix)

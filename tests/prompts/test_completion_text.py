@@ -197,7 +197,7 @@ def test_a_hole_above_an_indented_body_ends_with_the_block_opener_it_needs() -> 
         "for op in operations:"
     )
     # two levels down: the opener one level above the code below, not the first opener
-    nested = "for i in xs:\n        for j in ys:\n            total += i * j\n"
+    nested = "for i in xs:\n        for j in ys:\n            total += i * j\n    return total"
     assert postprocess(nested, "def f(xs, ys):\n    ", "\n            x = 1\n") == (
         "for i in xs:\n        for j in ys:"
     )
@@ -212,12 +212,73 @@ def test_a_hole_above_an_indented_body_ends_with_the_block_opener_it_needs() -> 
     )
 
 
+def test_a_hole_may_open_the_block_and_begin_the_body_the_code_below_goes_on_with() -> None:
+    prefix = "def below(operations):\n    "
+    suffix = "\n        if balance < 0:\n            return True\n\n    return False\n"
+    raw = "balance = 0\n\n    for op in operations:\n        balance += op"
+    assert postprocess(raw, prefix, suffix) == raw
+    # the last opener counts: an if/elif chain whose last branch the code below continues
+    chain = "for c in text:\n        if c == ' ':\n            continue\n        elif c == '(':"
+    assert postprocess(chain, "def f(text):\n    ", "\n            depth += 1\n") == chain
+    # but a body that returns cannot go on into the code below: it rewrote that body
+    ends = "if is_prime(f[-1]):\n            return f[-1]"
+    assert postprocess(ends, "def f(n):\n    while True:\n        ", "\n            n -= 1\n") == (
+        "if is_prime(f[-1]):"
+    )
+
+
+def test_a_hole_may_climb_out_of_the_cursors_block_to_reach_the_code_below() -> None:
+    # the code below is shallower than the cursor: statements at its depth come first
+    prefix = "def power(x, n):\n    if n == 1:\n        "
+    suffix = "\n    while p < x:\n        p = p * n\n    return p == x\n"
+    assert postprocess("return x == 1\n    p = 1", prefix, suffix) == "return x == 1\n    p = 1"
+    # the code below is the body of a clause the hole has to open
+    prefix = "def shift(s, k):\n    if k > len(s):\n        "
+    suffix = "\n        return s[k:] + s[:k]\n"
+    assert postprocess("return s[::-1]\n    else:\n", prefix, suffix) == (
+        "return s[::-1]\n    else:"
+    )
+
+
+def test_a_climb_that_does_not_fit_the_code_below_ends_at_the_cursors_block() -> None:
+    prefix = "def f(xs):\n    if not xs:\n        "
+    suffix = "\n\n    result = []\n    for x in xs:\n        result.append(x)\n"
+    # a block of its own at the code below's depth: the code below would be its body
+    assert postprocess("return []\n\n    for x in xs:\n", prefix, suffix) == "return []"
+    # an opener where the code below is not a body
+    assert postprocess("return []\n    else:\n", prefix, suffix) == "return []"
+    # a clause the code below has itself at that depth
+    tried = "def f(s):\n    try:\n        a = int(s)\n        "
+    below = "\n        check(a)\n    except ValueError:\n        return None\n"
+    assert postprocess("a += 1\n    except TypeError:\n", tried, below) == "a += 1"
+    # the model writes the code below's first line itself: it went its own way
+    prefix = "def f(c, depth):\n    if c == '(':\n        depth += 1\n    elif c == ')':\n        "
+    suffix = "\n        record(c)\n"
+    raw = "depth -= 1\n        record(c)\n    elif c == ' ':\n"
+    assert postprocess(raw, prefix, suffix) == "depth -= 1"
+
+
+def test_a_climb_is_judged_once_its_last_line_is_known() -> None:
+    prefix = "def shift(s, k):\n    if k > len(s):\n        "
+    shape = CompletionShape(prefix, "\n        return s[k:] + s[:k]\n")
+    assert not shape.complete("return s[::-1]\n    else:\n")  # an else-body may follow
+    assert shape.complete("return s[::-1]\n    else:\n        return s\n")
+    assert shape.finish("return s[::-1]\n    else:\n        return s\n") == "return s[::-1]"
+
+
 def test_with_nothing_after_the_cursor_the_answer_may_finish_the_function() -> None:
     prefix = "def has_zero(xs):\n    for x in xs:\n        if x == 0:\n            "
     raw = "    return True\n    return False\n\n\ndef other():\n    pass\n"
     assert postprocess(raw, prefix, "\n") == "return True\n    return False"
     # code after the cursor keeps the answer in the cursor's block
     assert postprocess(raw, prefix, "\n    return False\n") == "return True"
+    # a helper defined above inside the function does not enclose the cursor: the answer
+    # may still finish the outer function
+    nested = (
+        "def largest(n):\n    def ok(k):\n        return k > 1\n    best = 1\n"
+        "    for j in range(n):\n        if ok(j):\n            "
+    )
+    assert postprocess("best = j\n    return best", nested, "\n") == "best = j\n    return best"
     # a last line that opens a block with no body is dropped
     assert postprocess("return 1\n    else:\n", "def f(n):\n    if n:\n        ", "\n") == (
         "return 1"
