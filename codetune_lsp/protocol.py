@@ -15,6 +15,7 @@ import functools
 import inspect
 import json
 import logging
+import time
 from collections.abc import Generator
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,7 @@ class CodetuneProtocol(LanguageServerProtocol):
         # Tasks to cancel with a request id that pygls cannot reach itself: a command runs
         # as a nested handler, so cancelling workspace/executeCommand would not stop it.
         self._nested: dict[Any, Any] = {}
+        self.last_message_at = 0.0  # time.monotonic() when the last message arrived
 
     def track_cancellable(self, msg_id: Any, task: Any) -> None:
         """Cancel ``task`` when the client cancels request ``msg_id``."""
@@ -117,6 +119,7 @@ class CodetuneProtocol(LanguageServerProtocol):
 
     def handle_body(self, body: bytes | str) -> None:
         """Decode one message and dispatch it; malformed input gets a JSON-RPC error."""
+        self.last_message_at = time.monotonic()
         if logger.isEnabledFor(logging.DEBUG):  # documents appear in logs at debug only
             logger.debug(
                 "received: %.65536s",

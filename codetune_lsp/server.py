@@ -6,8 +6,10 @@ Feature logic lives in ``handlers/``; this module only wires them in from one ta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +41,10 @@ CloseHook = Callable[[], Awaitable[None]]
 INIT_OPTIONS = "initializationOptions"
 WORKSPACE_CONFIGURATION = "workspace configuration"
 CLOSE_HOOK_TIMEOUT_S = 5.0
+# The store opens in a pause between messages, so its imports (a few hundred ms of CPU on
+# another thread) do not slow a burst of completions; at once when a feature needs it.
+STORE_OPEN_QUIET_S = 0.1
+STORE_OPEN_MAX_WAIT_S = 2.0
 _LOG_LEVEL_TO_MESSAGE_TYPE = {
     logging.ERROR: types.MessageType.Error,
     logging.WARNING: types.MessageType.Warning,
@@ -68,6 +74,7 @@ class CodetuneServer(LanguageServer):
         self.paths = paths or sources.paths
         self._services: asyncio.Future[Any] | None = None
         self._early: asyncio.Future[Any] | None = None  # the early stage's services (or None)
+        self._store_wanted: asyncio.Event | None = None  # set: open the store without waiting
         self._opening: Any = None
         self.resolved: ResolvedSettings = sources.resolve()
         self.documents = DocumentStore()
@@ -178,23 +185,43 @@ class CodetuneServer(LanguageServer):
             self.settings, self.paths, prompt_dirs=workspace_prompts, later=self._library
         )
         self._early = asyncio.get_running_loop().create_future()
+        self._store_wanted = asyncio.Event()
         self._services = asyncio.ensure_future(self._open_services(self._opening, self._early))
         self._services.add_done_callback(self._services_opened)
         self.on_close(self._close_services)
 
-    @staticmethod
-    async def _open_services(opening: Any, early: asyncio.Future[Any]) -> Any:
-        loop = asyncio.get_running_loop()
-
-        def publish(services: Any) -> None:  # on the worker thread, between the stages
-            loop.call_soon_threadsafe(_resolve_once, early, services)
-
+    async def _open_services(self, opening: Any, early: asyncio.Future[Any]) -> Any:
         try:
-            full = await asyncio.to_thread(_without_full_collections, opening.open, publish)
+            serving = await asyncio.to_thread(_without_full_collections, opening.early_or_none)
+            _resolve_once(early, serving)
+            if serving is not None:
+                await self._pause_for_store()
+            full = await asyncio.to_thread(_without_full_collections, opening.full)
         finally:
             _resolve_once(early, None)
         opening.attach(full)  # on the loop: no write can come between the held ones
+        try:  # the writes held until now are committed before the services count as open
+            await full.store.flush()
+        except Exception:  # each held write's own caller hears of its failure
+            logger.debug("writing the held writes failed", exc_info=True)
         return full
+
+    async def _pause_for_store(self) -> None:
+        """Wait until no message has come for STORE_OPEN_QUIET_S (at most
+        STORE_OPEN_MAX_WAIT_S), or until a feature needs the store. The quiet is counted
+        from now at the earliest: requests that waited for the early stage are answered
+        now, and the client's next ones follow."""
+        assert self._store_wanted is not None
+        started = time.monotonic()
+        deadline = started + STORE_OPEN_MAX_WAIT_S
+        while not self._store_wanted.is_set():
+            now = time.monotonic()
+            quiet = now - max(getattr(self.protocol, "last_message_at", 0.0), started)
+            wait = min(STORE_OPEN_QUIET_S - quiet, deadline - now)
+            if wait <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._store_wanted.wait(), wait)
 
     def _services_opened(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():
@@ -214,6 +241,7 @@ class CodetuneServer(LanguageServer):
         """Close the services, after they opened: the held writes are written first."""
         if self._services is None:
             return
+        self._want_store()  # the writes held so far go to it before the server exits
         try:
             services = await asyncio.shield(self._services)
         except Exception:  # already reported
@@ -224,6 +252,7 @@ class CodetuneServer(LanguageServer):
         """The open services; ServicesUnavailable with the reason if they failed."""
         self.start_services()
         assert self._services is not None
+        self._want_store()
         try:
             return await asyncio.shield(self._services)
         except asyncio.CancelledError:
@@ -233,6 +262,10 @@ class CodetuneServer(LanguageServer):
                 f"codetune-lsp cannot open its history store: {exc}. Check store.url "
                 "(`codetune-lsp config show`) and the data dir (`codetune-lsp config path`)."
             ) from exc
+
+    def _want_store(self) -> None:
+        if self._store_wanted is not None:
+            self._store_wanted.set()
 
     async def early_services(self) -> Any:
         """Services whose engine can serve a completion: the open ones, or, while the store

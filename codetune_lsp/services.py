@@ -123,16 +123,14 @@ class Opening:
         self.engine: Any = None
         self.held: HeldStore | None = None
 
-    def open(self, publish: Callable[[Services | None], None]) -> Services:
-        """Both stages, for a worker thread: ``publish`` gets the early services (None when
-        the early stage could not be built) before the store is opened."""
+    def early_or_none(self) -> Services | None:
+        """The early stage, for a worker thread; None when it could not be built (the full
+        stage then reports what is really wrong)."""
         try:
-            early = self.early()
-        except Exception:  # the full stage reports what is really wrong
+            return self.early()
+        except Exception:
             logger.warning("the early start-up stage failed", exc_info=True)
-            early = None
-        publish(early)
-        return self.full()
+            return None
 
     def early(self) -> Services:
         from codetune_lsp.engine import Engine

@@ -11,13 +11,16 @@ import asyncio
 import dataclasses
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 
+from codetune_lsp import server as server_module
 from codetune_lsp import services as services_module
 from codetune_lsp.paths import Paths
 from codetune_lsp.prompts.library import BUILTIN_ACTOR, PromptLibrary, to_toml
@@ -149,12 +152,51 @@ async def test_the_first_completion_is_answered_while_the_store_is_still_opening
     suggestion = await started.complete()
 
     assert suggestion is not None and suggestion.text == ANSWER
-    assert gate.reached.is_set()  # the store's stage is held at the gate: not open yet
+    # the store's stage starts in the first pause, and is held at the gate: not open yet
+    assert await asyncio.to_thread(gate.reached.wait, BOUND_S)
     assert started.execution(suggestion.execution_id) == []
 
     gate.release()
     await started.opened()
     assert started.execution(suggestion.execution_id) == [(TEMPLATE, expected_version, ANSWER)]
+
+
+async def test_while_messages_keep_coming_the_store_waits_until_a_feature_needs_it(
+    started: Started, gate: StoreGate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "STORE_OPEN_QUIET_S", 60.0)  # no pause comes
+    monkeypatch.setattr(server_module, "STORE_OPEN_MAX_WAIT_S", 60.0)
+    previous_session(started.paths).store.close()
+    started.server.protocol.last_message_at = time.monotonic()  # a burst of typing
+
+    started.server.start_services()
+    suggestion = await started.complete()
+
+    assert suggestion is not None and suggestion.text == ANSWER
+    assert not gate.reached.is_set()  # served, and the store has not started opening
+    opening = asyncio.ensure_future(started.server.services())  # a feature needs it
+    assert await asyncio.to_thread(gate.reached.wait, BOUND_S)
+    gate.release()
+    await asyncio.wait_for(opening, BOUND_S)
+    assert started.execution(suggestion.execution_id) == [(TEMPLATE, mock.ANY, ANSWER)]
+
+
+async def test_the_store_opens_by_itself_in_the_first_pause(
+    started: Started, gate: StoreGate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "STORE_OPEN_QUIET_S", 0.05)
+    monkeypatch.setattr(server_module, "STORE_OPEN_MAX_WAIT_S", 60.0)
+    previous_session(started.paths).store.close()
+    started.server.protocol.last_message_at = time.monotonic()
+
+    started.server.start_services()
+    suggestion = await started.complete()
+
+    assert suggestion is not None
+    assert await asyncio.to_thread(gate.reached.wait, BOUND_S)  # nobody asked for it
+    gate.release()
+    await started.opened()
+    assert started.execution(suggestion.execution_id) == [(TEMPLATE, mock.ANY, ANSWER)]
 
 
 async def test_a_production_label_the_user_moved_is_honoured_at_the_first_completion(
@@ -170,7 +212,7 @@ async def test_a_production_label_the_user_moved_is_honoured_at_the_first_comple
     started.server.start_services()
     suggestion = await started.complete()
 
-    assert suggestion is not None and gate.reached.is_set()
+    assert suggestion is not None and await asyncio.to_thread(gate.reached.wait, BOUND_S)
     prompts = [s.body.get("prompt", "") for s in model.seen if isinstance(s.body, dict)]
     assert len(prompts) == 1 and prompts[0].startswith("USER-VERSION")
     gate.release()
