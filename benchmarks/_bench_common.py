@@ -364,6 +364,16 @@ class StdioClient:
         self._sel.close()
 
 
+def compile_bytecode(*checkouts: Path) -> None:
+    """Write each checkout's ``codetune_lsp`` bytecode, as installing a wheel does. An
+    editable checkout in an environment with PYTHONDONTWRITEBYTECODE set (these machines)
+    would otherwise compile its sources on every start (about 60 ms of start-up here)."""
+    import compileall
+
+    for checkout in checkouts:
+        compileall.compile_dir(checkout / "codetune_lsp", quiet=1)
+
+
 def codetune_cmd() -> list[str]:
     return [sys.executable, "-m", "codetune_lsp"]
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _bench_common import ROOT, compile_bytecode
 from _lsp_client import INITIALIZE, BenchClient
 
 HERE = Path(__file__).resolve().parent
@@ -49,6 +50,7 @@ def main() -> None:
         help="also run codetune-lsp imported from DIR (a checkout holding codetune_lsp/)",
     )
     args = parser.parse_args()
+    compile_bytecode(ROOT, *([args.baseline] if args.baseline is not None else []))
     home = tempfile.mkdtemp(prefix="codetune-bench-")
     env = {"CODETUNE_HOME": home, "CODETUNE_CONFIG": f"{home}/config.toml"}
     envs = {name: env for name in SERVERS}
