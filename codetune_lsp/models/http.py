@@ -221,20 +221,14 @@ class RemoteClient:
                 raise self._connect_error(exc) from exc
             except TimeoutError as exc:  # aiohttp's read timeouts are TimeoutErrors too
                 self.breaker.failure()
-                raise BackendError(
-                    self.name,
-                    f"no answer from {mask_url(self.base_url)} within {self.profile.timeout_s:g} s",
-                    f"raise models.{self.name}.timeout_s or check the server's load",
-                    retryable=True,
+                where = mask_url(self.base_url)
+                raise self._silent(
+                    f"no answer from {where} within {self.profile.timeout_s:g} s"
                 ) from exc
             except aiohttp.ClientError as exc:
                 self.breaker.failure()
-                raise BackendError(
-                    self.name,
-                    f"the connection to {mask_url(self.base_url)} failed ({type(exc).__name__})",
-                    f"check the server and models.{self.name}.url",
-                    retryable=True,
-                ) from exc
+                where = mask_url(self.base_url)
+                raise self._broken(f"the connection to {where} failed", exc) from exc
             if response.status in RETRY_STATUSES and not last:
                 retry_after = response.headers.get("retry-after")
                 response.close()
@@ -283,19 +277,10 @@ class RemoteClient:
             async for event in _sse_events(response):
                 yield event
         except TimeoutError as exc:
-            raise BackendError(
-                self.name,
-                f"{mask_url(self.base_url)} stopped sending for {self.profile.timeout_s:g} s",
-                f"raise models.{self.name}.timeout_s or check the server's load",
-                retryable=True,
-            ) from exc
+            where = mask_url(self.base_url)
+            raise self._silent(f"{where} stopped sending for {self.profile.timeout_s:g} s") from exc
         except aiohttp.ClientError as exc:
-            raise BackendError(
-                self.name,
-                f"the stream from {mask_url(self.base_url)} broke off ({type(exc).__name__})",
-                f"check the server and models.{self.name}.url",
-                retryable=True,
-            ) from exc
+            raise self._broken(f"the stream from {mask_url(self.base_url)} broke off", exc) from exc
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -307,6 +292,16 @@ class RemoteClient:
             await _abandon(session, self._loop)
 
     # -- errors ----------------------------------------------------------------------------
+    def _silent(self, message: str) -> BackendError:
+        """The server said nothing for the read timeout."""
+        fix = f"raise models.{self.name}.timeout_s or check the server's load"
+        return BackendError(self.name, message, fix, retryable=True)
+
+    def _broken(self, message: str, exc: Exception) -> BackendError:
+        """The connection failed after it was made."""
+        fix = f"check the server and models.{self.name}.url"
+        return BackendError(self.name, f"{message} ({type(exc).__name__})", fix, retryable=True)
+
     def _connect_error(self, exc: Exception) -> BackendError:
         return BackendError(
             self.name,
