@@ -228,6 +228,10 @@ class RemoteBackend:
                     producer.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await producer
+                    while not events.empty():  # read before the cancel: the result has them
+                        queued = events.get_nowait()
+                        if isinstance(queued, StreamDelta):
+                            yield queued
                     tail = tally.tail()
                     if tail:
                         yield StreamDelta(tail)

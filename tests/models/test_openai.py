@@ -20,6 +20,7 @@ from codetune_lsp.models.base import (
     StreamDelta,
 )
 from codetune_lsp.models.openai import OpenAIBackend
+from codetune_lsp.models.remote import Tally
 from codetune_lsp.models.structured import validation_errors
 from codetune_lsp.settings import ModelProfile
 from tests.models.servers import LLAMA_KEY, FakeServer, Reply, Seen, free_port
@@ -355,6 +356,49 @@ async def test_stop_strings_are_applied_even_when_the_server_ignores_them():
         result = await backend.generate(GenerationRequest(prompt="p"))
         await backend.close()
     assert result.text == "x = 1\n" and result.finish_reason == "stop"
+
+
+class _RacingCancel(CancelToken):
+    """A cancel that reaches the stream in the same turn as the server's next chunks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.chunks_arrive = asyncio.Event()
+
+    async def wait(self, poll_s: float = 0.01) -> None:
+        await super().wait(poll_s)
+        # The reader wakes as the stream sees the cancel, and reads two buffered chunks.
+        asyncio.get_running_loop().call_soon(self.chunks_arrive.set)
+
+
+class _ChunksAtCancel(OpenAIBackend):
+    """Streams one piece; two more arrive just as the caller cancels."""
+
+    async def _stream(self, request: GenerationRequest, tally: Tally):  # type: ignore[override]
+        assert isinstance(request.cancel, _RacingCancel)
+        text, _ = tally.add("first ")
+        yield StreamDelta(text)
+        await request.cancel.chunks_arrive.wait()
+        for piece in ("second ", "third"):
+            text, _ = tally.add(piece)
+            yield StreamDelta(text)
+        await asyncio.Event().wait()  # the connection stays open until cancelled
+
+
+async def test_a_cancelled_stream_hands_over_every_piece_its_result_holds():
+    backend = _ChunksAtCancel("fake", _profile("http://127.0.0.1:9"))
+    cancel = _RacingCancel()
+    received: list[str] = []
+    result = None
+    async for event in backend.stream(GenerationRequest(prompt="p", cancel=cancel)):
+        if isinstance(event, StreamDelta):
+            received.append(event.text)
+            cancel.cancel()
+        else:
+            result = event
+    await backend.close()
+    assert result is not None and result.finish_reason == "cancelled"
+    assert result.text == "".join(received) == "first second third"
 
 
 async def test_sse_stream_with_usage_and_stop_holdback():
