@@ -45,6 +45,9 @@ CLOSE_HOOK_TIMEOUT_S = 5.0
 # another thread) do not slow a burst of completions; at once when a feature needs it.
 STORE_OPEN_QUIET_S = 0.1
 STORE_OPEN_MAX_WAIT_S = 2.0
+# The history is written in the pauses between messages too: a write's GIL time on the writer
+# thread would otherwise slow the next request of a burst (nobody waits for these writes).
+WRITE_QUIET_S = 0.02
 _LOG_LEVEL_TO_MESSAGE_TYPE = {
     logging.ERROR: types.MessageType.Error,
     logging.WARNING: types.MessageType.Warning,
@@ -200,6 +203,7 @@ class CodetuneServer(LanguageServer):
         finally:
             _resolve_once(early, None)
         opening.attach(full)  # on the loop: no write can come between the held ones
+        full.store.pace_writes(self._until_quiet)
         try:  # the writes held until now are committed before the services count as open
             await full.store.flush()
         except Exception:  # each held write's own caller hears of its failure
@@ -222,6 +226,12 @@ class CodetuneServer(LanguageServer):
                 return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._store_wanted.wait(), wait)
+
+    def _until_quiet(self) -> float:
+        """Seconds until WRITE_QUIET_S will have passed without a message (0: quiet now).
+        Called on the store's writer thread."""
+        last = getattr(self.protocol, "last_message_at", 0.0)
+        return max(0.0, last + WRITE_QUIET_S - time.monotonic())
 
     def _services_opened(self, future: asyncio.Future[Any]) -> None:
         if future.cancelled():

@@ -279,7 +279,12 @@ class HeldStore:
             raise self._error
         future: Future[Any] = Future()
         self._held.append((write, future))
-        return self._pending(future, id)
+        return self._pending(future, id, self._hurry)
+
+    def _hurry(self) -> None:
+        """Someone waits for a held write: once attached, the store writes without a pause."""
+        if self._store is not None:
+            self._store.writer.hurry()
 
     def attach(self, store: Any) -> None:
         """Write what was held, in order, then hand every call to ``store``."""

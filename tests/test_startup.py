@@ -26,6 +26,7 @@ from codetune_lsp.paths import Paths
 from codetune_lsp.prompts.library import BUILTIN_ACTOR, PromptLibrary, to_toml
 from codetune_lsp.server import CodetuneServer
 from codetune_lsp.settings import Settings, SettingsSources
+from codetune_lsp.store import writer as writer_module
 from tests.models.servers import FakeServer, Reply, Seen
 
 TEMPLATE = "completion.infill"
@@ -304,3 +305,42 @@ async def test_without_a_store_file_the_first_completion_waits_for_the_store(
     suggestion = await completion
     await started.opened()
     assert suggestion is not None and len(started.execution(suggestion.execution_id)) == 1
+
+
+async def test_once_open_the_history_is_written_in_the_pauses_between_messages(
+    started: Started, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of messages: the writes wait (nobody waits for them), then go in the pause."""
+    monkeypatch.setattr(writer_module, "MAX_HOLD_S", 3600.0)  # only the pause ends the hold
+    asked = threading.Semaphore(0)
+    until_quiet = CodetuneServer._until_quiet
+
+    def counted(server: CodetuneServer) -> float:
+        asked.release()
+        return until_quiet(server)
+
+    monkeypatch.setattr(CodetuneServer, "_until_quiet", counted)
+    previous_session(started.paths).store.close()
+    started.server.start_services()
+    await started.opened()
+
+    typing = True
+
+    async def messages_keep_coming() -> None:
+        while typing:
+            started.server.protocol.last_message_at = time.monotonic()
+            await asyncio.sleep(0.002)
+
+    burst = asyncio.ensure_future(messages_keep_coming())
+    suggestion = await started.complete()
+    assert suggestion is not None
+    for _ in range(3):  # the writer has asked for a pause and was told to hold
+        assert await asyncio.to_thread(asked.acquire, True, BOUND_S)
+    assert started.execution(suggestion.execution_id) == []
+
+    typing = False
+    await burst
+    deadline = time.monotonic() + BOUND_S
+    while not started.execution(suggestion.execution_id) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    assert started.execution(suggestion.execution_id) == [(TEMPLATE, mock.ANY, ANSWER)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -16,13 +16,21 @@ class Pending(Generic[T]):
     """A write that was queued: await it (asyncio) or call ``result()`` (threads).
 
     It resolves after the transaction holding the write committed; it raises the write's error
-    otherwise. ``id`` is the new row's id when it is known up front (executions).
+    otherwise. ``id`` is the new row's id when it is known up front (executions). Waiting on
+    it calls ``hurry``: a writer that holds its writes for a pause writes at once when someone
+    waits for one.
     """
 
-    __slots__ = ("_future", "id")
+    __slots__ = ("_future", "_hurry", "id")
 
-    def __init__(self, future: Future[T], id: str | None = None) -> None:
+    def __init__(
+        self,
+        future: Future[T],
+        id: str | None = None,
+        hurry: Callable[[], None] | None = None,
+    ) -> None:
         self._future = future
+        self._hurry = hurry
         self.id = id
 
     @classmethod
@@ -36,6 +44,7 @@ class Pending(Generic[T]):
         # not cancel the write itself, and the writer thread must never see a cancelled future.
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[T] = loop.create_future()
+        self._wanted()
 
         def forward(done: Future[T]) -> None:
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
@@ -45,7 +54,12 @@ class Pending(Generic[T]):
         return waiter.__await__()
 
     def result(self, timeout: float | None = None) -> T:
+        self._wanted()
         return self._future.result(timeout)
+
+    def _wanted(self) -> None:
+        if self._hurry is not None and not self._future.done():
+            self._hurry()
 
     def done(self) -> bool:
         return self._future.done()

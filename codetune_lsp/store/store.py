@@ -368,6 +368,12 @@ class Store:
         return result
 
     # -- lifecycle ------------------------------------------------------------------------
+    def pace_writes(self, until_quiet: Callable[[], float] | None) -> None:
+        """Hold the queued writes until the owner's next pause: ``until_quiet()`` says how
+        many seconds away it is (see ``BatchWriter.pace``). A write someone waits for goes
+        at once."""
+        self._writer.pace(until_quiet)
+
     def flush(self) -> Pending[None]:
         """Resolves once everything queued before it is committed."""
         return self._writer.flush()

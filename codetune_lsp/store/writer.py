@@ -9,7 +9,12 @@ Failure isolation: a batch first runs without savepoints (each costs two stateme
 almost every batch succeeds). When an item fails (a foreign key that does not exist, a
 validation error), that transaction is rolled back and the batch runs again with each group of
 rows and each call inside a savepoint of its own, so the bad item fails alone and the rest of
-the batch commits. A one-item batch needs no second run: its failure is that item's. Calls may
+the batch commits.
+
+Pacing: an owner that knows when its process is busy (the language server, during a burst of
+requests) can ask the writer to hold its writes until a pause (:meth:`BatchWriter.pace`), at
+most ``MAX_HOLD_S``; a write that someone waits for (an awaited :class:`Pending`, a flush,
+closing) goes at once. A one-item batch needs no second run: its failure is that item's. Calls may
 therefore run more than once (as they already may when a transaction is retried), so their
 effects outside the database must tolerate that. A transaction-level failure (disk full, lock
 timeout) is retried a few times, then every item of the batch fails with that error.
@@ -39,6 +44,9 @@ SideRows = Sequence[tuple[Table, dict[str, Any]]]
 # Returns the row, plus rows of other tables to insert first unless already there (by key).
 RowBuilder = Callable[[], tuple[dict[str, Any], SideRows]]
 TRANSACTION_RETRIES = 5
+MAX_HOLD_S = 2.0  # a paced writer holds writes at most this long while work keeps coming
+HOLD_ITEMS = 4096  # ... and at most this many
+BUSY_BATCH = 32  # the batch size once it writes while the owner is still busy
 
 
 class StoreClosedError(RuntimeError):
@@ -76,6 +84,9 @@ class BatchWriter:
         self._closed = False
         self._name = name
         self._conn: Connection | None = None
+        self._hurried = threading.Event()
+        self._until_quiet: Callable[[], float] | None = None
+        self._holding_since: float | None = None  # monotonic time the current hold began
         self.batches = 0
         self.items = 0
 
@@ -90,17 +101,28 @@ class BatchWriter:
         """Insert the row ``build()`` returns; the Pending resolves to ``result``."""
         future: Future[Any] = Future()
         self._put(_Rows(table, build, future, result))
-        return Pending(future, id)
+        return Pending(future, id, self.hurry)
 
     def submit(self, fn: Callable[[Connection], T]) -> Pending[T]:
         """Run ``fn(connection)`` inside a write transaction on the writer thread."""
         future: Future[T] = Future()
         self._put(_Call(fn, future))
-        return Pending(future)
+        return Pending(future, hurry=self.hurry)
 
     def flush(self) -> Pending[None]:
         """Resolves once everything queued before this call is committed."""
         return self.submit(lambda conn: None)
+
+    def pace(self, until_quiet: Callable[[], float] | None) -> None:
+        """Hold queued writes while ``until_quiet()`` (seconds until the owner expects a
+        pause; called on the writer thread) is above zero, at most ``MAX_HOLD_S`` from the
+        first held one, or until the queue holds a full batch or someone waits for a write.
+        ``None``: write at once (the default)."""
+        self._until_quiet = until_quiet
+
+    def hurry(self) -> None:
+        """Someone waits for a queued write: stop holding, write what is queued."""
+        self._hurried.set()
 
     def _put(self, item: Any) -> None:
         if self._closed:
@@ -124,6 +146,7 @@ class BatchWriter:
                 thread = self._thread
                 if thread is not None:
                     self._queue.put(_STOP)
+                    self._hurried.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
             if thread.is_alive():
@@ -140,8 +163,9 @@ class BatchWriter:
             item = self._queue.get()
             if item is _STOP:
                 break
+            limit = self._wait_for_pause()
             batch = [item]
-            while len(batch) < self._max_batch:
+            while len(batch) < limit:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
@@ -159,6 +183,38 @@ class BatchWriter:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+    def _wait_for_pause(self) -> int:
+        """While paced, wait for the owner's pause (see ``pace``); how many items the next
+        batch may take. When the hold ran out while the owner is still busy, the queue goes
+        out in small batches, so no single one holds the GIL for long. The hurry flag is
+        cleared before the queue is drained, so a hurry for a write queued later is kept."""
+        until_quiet = self._until_quiet
+        limit = self._max_batch
+        if until_quiet is not None:
+            now = time.monotonic()
+            if self._holding_since is None:
+                self._holding_since = now
+            deadline = self._holding_since + MAX_HOLD_S
+            paused = True
+            while not self._hurried.is_set():
+                try:
+                    wait = until_quiet()
+                except Exception:  # a broken pacer must not stop the writes
+                    log.exception("the store writer's pacing failed; writing at once")
+                    self._until_quiet = None
+                    break
+                if wait <= 0:
+                    break
+                if now >= deadline or self._queue.qsize() >= HOLD_ITEMS:
+                    paused, limit = False, BUSY_BATCH
+                    break
+                self._hurried.wait(min(wait, deadline - now))
+                now = time.monotonic()
+            if paused:
+                self._holding_since = None
+        self._hurried.clear()
+        return limit
 
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
