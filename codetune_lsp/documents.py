@@ -205,6 +205,7 @@ class _OpenDocument:
     version: int
     language_id: str
     text: str
+    frozen: DocumentSnapshot | None = None  # the last snapshot, while it is still current
 
 
 @dataclass
@@ -256,7 +257,17 @@ class DocumentStore:
         doc = self._docs.get(uri)
         if doc is None:
             raise DocumentNotOpen(uri)
-        return DocumentSnapshot(uri, doc.version, doc.language_id, doc.text, self.encoding)
+        frozen = doc.frozen
+        if (
+            frozen is None
+            or frozen.text is not doc.text
+            or frozen.version != doc.version
+            or frozen.encoding != self.encoding
+        ):  # one per version: its line table is built once, not once per request
+            frozen = doc.frozen = DocumentSnapshot(
+                uri, doc.version, doc.language_id, doc.text, self.encoding
+            )
+        return frozen
 
     def uris(self) -> list[str]:
         return list(self._docs)

@@ -127,6 +127,20 @@ def test_full_change_replaces_text_and_unopened_documents_are_refused() -> None:
         store.snapshot("file:///a.py")
 
 
+def test_one_snapshot_per_version_so_its_line_table_is_built_once() -> None:
+    store = DocumentStore()
+    store.open("file:///a.py", "python", 1, "x = 1\ny = 2\n")
+    first = store.snapshot("file:///a.py")
+    assert first.offset_at(types.Position(line=1, character=0)) == 6
+    assert store.snapshot("file:///a.py") is first  # no edit: the same, with its table
+    store.change("file:///a.py", 2, [types.TextDocumentContentChangeWholeDocument(text="z")])
+    second = store.snapshot("file:///a.py")
+    assert second is not first and (second.version, second.text) == (2, "z")
+    assert (first.version, first.text) == (1, "x = 1\ny = 2\n")  # a snapshot never changes
+    store.encoding = "utf-8"
+    assert store.snapshot("file:///a.py").encoding == "utf-8"
+
+
 def test_an_edit_does_not_build_the_table_of_every_line_start(monkeypatch) -> None:
     """A keystroke in a huge file must not cost a Python object per line (it blocked the
     loop for most of a second in a 50 MB file); only CR line breaks take the slow path."""

@@ -160,8 +160,10 @@ def _indent_unit(text: str) -> str:
     return " " * (smallest if smallest in (2, 3, 4, 8) else 4)
 
 
-def _lines_after_cursor(suffix: str) -> list[str]:
-    return re.split(r"\r\n|\r|\n", suffix)[1:]
+@lru_cache(maxsize=4)
+def _lines_after_cursor(suffix: str) -> tuple[str, ...]:
+    """The lines below the cursor's (asked for several times per completion)."""
+    return tuple(re.split(r"\r\n|\r|\n", suffix)[1:])
 
 
 def _cut_repetition(lines: list[str]) -> list[str]:
