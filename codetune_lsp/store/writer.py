@@ -9,15 +9,15 @@ Failure isolation: a batch first runs without savepoints (each costs two stateme
 almost every batch succeeds). When an item fails (a foreign key that does not exist, a
 validation error), that transaction is rolled back and the batch runs again with each group of
 rows and each call inside a savepoint of its own, so the bad item fails alone and the rest of
-the batch commits.
+the batch commits. A one-item batch needs no second run: its failure is that item's. Calls may
+therefore run more than once (as they already may when a transaction is retried), so their
+effects outside the database must tolerate that. A transaction-level failure (disk full, lock
+timeout) is retried a few times, then every item of the batch fails with that error.
 
 Pacing: an owner that knows when its process is busy (the language server, during a burst of
 requests) can ask the writer to hold its writes until a pause (:meth:`BatchWriter.pace`), at
 most ``MAX_HOLD_S``; a write that someone waits for (an awaited :class:`Pending`, a flush,
-closing) goes at once. A one-item batch needs no second run: its failure is that item's. Calls may
-therefore run more than once (as they already may when a transaction is retried), so their
-effects outside the database must tolerate that. A transaction-level failure (disk full, lock
-timeout) is retried a few times, then every item of the batch fails with that error.
+closing) goes at once.
 """
 
 from __future__ import annotations
@@ -115,8 +115,8 @@ class BatchWriter:
 
     def pace(self, until_quiet: Callable[[], float] | None) -> None:
         """Hold queued writes while ``until_quiet()`` (seconds until the owner expects a
-        pause; called on the writer thread) is above zero, at most ``MAX_HOLD_S`` from the
-        first held one, or until the queue holds a full batch or someone waits for a write.
+        pause; called on the writer thread) is above zero: at most ``MAX_HOLD_S`` from the
+        first held one or ``HOLD_ITEMS`` queued, and not once someone waits for a write.
         ``None``: write at once (the default)."""
         self._until_quiet = until_quiet
 
